@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: measures Parley's hot paths against real MariaDB + Redis on
+ * loopback, each next to a baseline measured in the same run:
+ * - HTTP (autocannon, BENCH_CONNECTIONS connections, BENCH_DURATION s per
+ *   scenario after a 2 s warm-up) against a bare Fastify route;
+ * - the cross-process stampede figure (cold reads over two processes → SQL queries);
+ * - speed-layer micro-benchmarks against bare ioredis doing the same job.
+ * Every load is bounded in time and aimed at 127.0.0.1 only.
+ *
+ * BENCH_DATABASE_URL (default mysql://root@127.0.0.1:3306) and BENCH_REDIS_URL
+ * (default redis://127.0.0.1:6379) locate the services; a throw-away database
+ * and key prefix are created and removed.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import autocannon from 'autocannon';
+import { createConnection } from 'mysql2/promise';
+import { loadConfig } from '../src/config.ts';
+import { createDatabase } from '../src/infra/db/kysely.ts';
+import { migrateToLatest } from '../src/infra/db/migrate.ts';
+import { deleteKeys } from '../test/helpers/backends.ts';
+import { insertUser } from '../test/helpers/fixtures.ts';
+import { counterValue } from '../test/helpers/process.ts';
+import { freePort, waitFor } from '../test/helpers/wait.ts';
+import { microBenchmarks } from './micro.ts';
+
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
+
+interface Scenario {
+  name: string;
+  url: string;
+  /** The status every response should have (default 200); anything else counts as a failure. */
+  expect?: number;
+  headers?: Record<string, string>;
+  /** Rewrites each request's path (e.g. a fresh id per request). */
+  path?: () => string;
+}
+
+interface Result {
+  name: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+async function measure({ name, url, path, headers, expect = 200 }: Scenario): Promise<Result> {
+  const requests = path ? [{ setupRequest: (req: object) => ({ ...req, path: path() }) }] : undefined;
+  const options = { url, headers, connections: CONNECTIONS, requests };
+  await autocannon({ ...options, duration: 2 }); // warm-up: JIT, pools, caches
+  const r = await autocannon({ ...options, duration: DURATION_S });
+  return {
+    name,
+    requests: r.requests.total,
+    rps: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    failures:
+      r.errors + r.timeouts + (r.requests.total - (r.statusCodeStats?.[String(expect) as '200']?.count ?? 0)),
+  };
+}
+
+function start(script: string, env: Record<string, string>): ChildProcess {
+  const child = fork(script, [], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'inherit' });
+  child.on('error', () => {});
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+const runId = randomBytes(4).toString('hex');
+const dbName = `parley_bench_${runId}`;
+const prefix = `parley-bench:${runId}:`;
+const admin = await createConnection({ uri: DATABASE_URL });
+await admin.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+const children: ChildProcess[] = [];
+
+try {
+  const env = {
+    DATABASE_URL: `${DATABASE_URL.replace(/\/$/, '')}/${dbName}`,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'warn',
+    // The API budgets stay on (their Redis calls are part of every /v1 request) but must not refuse the load.
+    RATE_LIMIT_API_IP: '1000000000/1m',
+    RATE_LIMIT_API_USER: '1000000000/1m',
+  };
+  const sqlDb = createDatabase(loadConfig(env).db.primary);
+  await migrateToLatest(sqlDb.db);
+  const { id: hotId } = await insertUser(sqlDb.db, { display_name: 'Bench' });
+  const { id: coldId } = await insertUser(sqlDb.db, { display_name: 'Cold' });
+  await sqlDb.close();
+
+  const basePort = await freePort();
+  const ports = [await freePort(), await freePort()];
+  children.push(start('bench/baseline.ts', { PORT: String(basePort) }));
+  for (const port of ports) children.push(start('src/server.ts', { ...env, PORT: String(port) }));
+  await waitFor(() => fetch(`http://127.0.0.1:${basePort}/ping`).then((r) => r.ok), { timeoutMs: 15_000 });
+  for (const port of ports) {
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok), {
+      timeoutMs: 15_000,
+    });
+  }
+  const [app, app2] = ports.map((port) => `http://127.0.0.1:${port}`) as [string, string];
+  const registered = await fetch(`${app}/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: 'bench@bench.test',
+      password: 'correct horse battery staple',
+      displayName: 'Bench',
+    }),
+  });
+  const headers = {
+    authorization: `Bearer ${((await registered.json()) as { accessToken: string }).accessToken}`,
+  };
+  for (const url of [app, app2]) await fetch(`${url}/v1/me`, { headers }); // warm the session state
+
+  /** SQL statements (of one verb, or all) executed so far by both Parley processes. */
+  const statements = async (labels: Record<string, string> = {}) => {
+    let total = 0;
+    for (const url of [app, app2]) {
+      total += counterValue(await (await fetch(`${url}/metrics`)).text(), 'parley_sql_queries_total', labels);
+    }
+    return total;
+  };
+  const selects = () => statements({ verb: 'select' });
+  // Stampede: cold reads of one key split over two processes; count the SQL queries they caused.
+  const before = await selects();
+  await Promise.all(
+    Array.from({ length: 500 }, (_, i) => fetch(`${i % 2 ? app : app2}/v1/users/${coldId}`, { headers })),
+  );
+  const stampedeQueries = (await selects()) - before;
+
+  const baseline = await measure({
+    name: 'bare Fastify GET /ping (baseline)',
+    url: `http://127.0.0.1:${basePort}/ping`,
+  });
+  const http = [baseline, await measure({ name: 'GET /health/live', url: `${app}/health/live` })];
+  const sqlBeforeMe = await statements();
+  const meResult = await measure({
+    name: 'GET /v1/me (JWT + session state + account)',
+    url: `${app}/v1/me`,
+    headers,
+  });
+  const sqlPerMe = (await statements()) - sqlBeforeMe;
+  http.push(
+    meResult,
+    await measure({ name: 'GET /v1/users/:id warm (L1 hit)', url: `${app}/v1/users/${hotId}`, headers }),
+    await measure({
+      name: 'GET /v1/users/:id cold (SQL PK miss + cache fill)',
+      url: app,
+      expect: 404,
+      headers,
+      path: () => `/v1/users/${randomUUID()}`,
+    }),
+  );
+  const micro = await microBenchmarks(REDIS_URL, prefix, DURATION_S * 200);
+
+  process.stdout.write(
+    `\nParley bench — HTTP: ${CONNECTIONS} connections, ${DURATION_S} s per scenario, loopback\n`,
+  );
+  console.table(
+    http.map((r) => ({
+      scenario: r.name,
+      'req/s': r.rps,
+      'p50 ms': r.p50,
+      'p99 ms': r.p99,
+      'vs baseline': (r.rps / baseline.rps).toFixed(2),
+      failures: r.failures,
+    })),
+  );
+  process.stdout.write('\nSpeed layer — in-process, 64 concurrent callers\n');
+  console.table(
+    micro.map((m) => {
+      const base = micro.find((b) => b.name === m.baseline);
+      return {
+        measure: m.name,
+        value: m.value,
+        unit: m.unit,
+        'vs baseline': base ? (m.value / base.value).toFixed(2) : '',
+      };
+    }),
+  );
+  process.stdout.write(
+    `\nStampede: 500 concurrent cold reads over 2 processes → ${stampedeQueries} SQL query(ies)\n`,
+  );
+  process.stdout.write(`GET /v1/me, warm: ${sqlPerMe} SQL statements in ${meResult.requests} requests\n`);
+} finally {
+  await Promise.all(children.map(stop));
+  await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
+  await admin.end();
+  await deleteKeys(REDIS_URL, `${prefix}*`);
+}

@@ -1,0 +1,73 @@
+/**
+ * The single error handler: turns anything thrown on the HTTP path into an
+ * RFC 9457 problem+json with a stable code. Low-level errors are mapped here
+ * and nowhere else: Fastify's parser/validation errors become 4xx codes, an
+ * unreachable database or fail-closed speed layer becomes 503 + Retry-After,
+ * and everything else is a 500 whose body says nothing about internals (the
+ * details go to the log, tied to the request id).
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError, Errors, type FieldError, toProblem } from '../errors.ts';
+import { isDatabaseUnavailable } from '../infra/db/kysely.ts';
+import { SpeedLayerUnavailable } from '../infra/redis/health.ts';
+
+const RETRY_AFTER = { 'retry-after': '5' };
+
+function fieldErrors(error: FastifyError): FieldError[] {
+  return (error.validation ?? []).map((v) => {
+    const missing = (v.params as { missingProperty?: string; additionalProperty?: string }) ?? {};
+    const leaf = missing.missingProperty ?? missing.additionalProperty;
+    const path = `${error.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`;
+    return { field: leaf ? `${path}.${leaf}` : path, message: v.message ?? 'is invalid' };
+  });
+}
+
+/** Maps any thrown value to the AppError the client will see. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (isDatabaseUnavailable(error) || error instanceof SpeedLayerUnavailable) {
+    return new AppError(Errors.SERVICE_UNAVAILABLE, undefined, { headers: RETRY_AFTER, cause: error });
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError?.validation) {
+    const fields = fieldErrors(fastifyError);
+    const summary = fields.map((f) => `${f.field} ${f.message}`).join('; ');
+    return new AppError(Errors.VALIDATION_FAILED, summary, { fields });
+  }
+  const status = fastifyError?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Fastify's own 4xx messages describe the request, never the server: safe to show.
+    const detail = fastifyError.message;
+    if (status === 413) return new AppError(Errors.PAYLOAD_TOO_LARGE, detail);
+    if (status === 415) return new AppError(Errors.UNSUPPORTED_MEDIA_TYPE, detail);
+    if (fastifyError.code?.startsWith('FST_ERR_CTP_') || error instanceof SyntaxError) {
+      return new AppError(Errors.MALFORMED_BODY, detail);
+    }
+    return new AppError(Errors.BAD_REQUEST, detail);
+  }
+  return new AppError(Errors.INTERNAL, undefined, { cause: error });
+}
+
+async function errorHandling(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status === 503) {
+      request.log.warn({ code: appError.code, cause: (error as Error).message }, 'dependency unavailable');
+    } else if (appError.status >= 500) {
+      request.log.error({ err: error, code: appError.code }, 'request failed');
+    }
+    const instance = request.url.split('?', 1)[0];
+    return reply
+      .status(appError.status)
+      .headers(appError.headers)
+      .type('application/problem+json; charset=utf-8')
+      .send(toProblem(appError, { instance, requestId: request.id }));
+  });
+
+  app.setNotFoundHandler(() => {
+    throw new AppError(Errors.NOT_FOUND);
+  });
+}
+
+export default fp(errorHandling, { name: 'error-handling' });

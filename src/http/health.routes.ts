@@ -1,0 +1,75 @@
+/**
+ * Health endpoints for orchestrators.
+ * - `/health/live`: the process is up and its event loop turns.
+ * - `/health/ready`: `ok` (SQL and Redis fine), `degraded` (SQL fine, Redis down
+ *   or not configured — still 200, the server serves from its fallbacks) or
+ *   `down` (SQL unreachable — 503, take this instance out of rotation). Each
+ *   dependency reports status, latency and, when not up, the reason.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+
+const DEPENDENCY_TIMEOUT_MS = 2000;
+
+const Dependency = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('absent')]),
+  latencyMs: Type.Optional(Type.Number()),
+  reason: Type.Optional(Type.String()),
+});
+
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down')]),
+  checks: Type.Object({ database: Dependency, redis: Dependency }),
+});
+
+type DependencyStatus = { status: 'up' | 'down' | 'absent'; latencyMs?: number; reason?: string };
+
+async function timed(check: () => Promise<unknown>, timeoutMs: number): Promise<DependencyStatus> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { status: 'up', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+  } catch (err) {
+    return { status: 'down', reason: (err as Error).message || (err as { code?: string }).code || 'error' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export default async function healthRoutes(app: FastifyInstance): Promise<void> {
+  const { sql, redis } = app;
+
+  async function redisStatus(): Promise<DependencyStatus> {
+    const { health } = redis;
+    if (health.state === 'absent') return { status: 'absent', reason: health.reason ?? 'not configured' };
+    if (!health.available) return { status: 'down', reason: health.reason ?? health.state };
+    // A live PING through the breaker, so a paused Redis is noticed here too.
+    return timed(() => health.run((client) => client.ping()), DEPENDENCY_TIMEOUT_MS);
+  }
+
+  app.get(
+    '/health/live',
+    { schema: { tags: ['operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/health/ready',
+    { schema: { tags: ['operations'], response: { 200: Readiness, 503: Readiness } } },
+    async (_request, reply) => {
+      const [database, redisCheck] = await Promise.all([
+        timed(() => sql.primary.ping(), DEPENDENCY_TIMEOUT_MS),
+        redisStatus(),
+      ]);
+      const status = database.status !== 'up' ? 'down' : redisCheck.status === 'up' ? 'ok' : 'degraded';
+      reply.status(status === 'down' ? 503 : 200);
+      return { status, checks: { database, redis: redisCheck } } as const;
+    },
+  );
+}

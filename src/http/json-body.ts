@@ -1,0 +1,58 @@
+/**
+ * The only body parser: `application/json`, decoded strictly. Invalid UTF-8,
+ * a byte-order mark, an empty body, unpaired surrogate escapes and
+ * `__proto__`/`constructor.prototype` keys are all 400 MALFORMED_BODY; any other media type (text/plain and
+ * form posts included) is 415. Fastify's default parser would accept
+ * replacement characters for invalid bytes and also parse text/plain.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import sjson from 'secure-json-parse';
+import { AppError, Errors } from '../errors.ts';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * JSON reviver: `"\uD800"` is valid JSON but not valid Unicode; stored as-is it
+ * would silently become U+FFFD in MySQL's utf8mb4. Refuse it in keys and values.
+ */
+function wellFormed(key: string, value: unknown): unknown {
+  if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) {
+    throw new AppError(Errors.MALFORMED_BODY, 'The body contains an unpaired UTF-16 surrogate');
+  }
+  return value;
+}
+
+export function parseJsonBody(body: Buffer): unknown {
+  if (body.length === 0) throw new AppError(Errors.MALFORMED_BODY, 'The body is empty');
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new AppError(Errors.MALFORMED_BODY, 'The body is not valid UTF-8');
+  }
+  // RFC 8259 forbids senders to add a BOM; a BOM here means a mis-encoded client, so say so.
+  if (text.charCodeAt(0) === 0xfeff)
+    throw new AppError(Errors.MALFORMED_BODY, 'The body starts with a byte-order mark');
+  let parsed: unknown;
+  try {
+    parsed = sjson.parse(text, wellFormed, { protoAction: 'error', constructorAction: 'error' });
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw new AppError(Errors.MALFORMED_BODY, `The body is not valid JSON: ${(err as Error).message}`);
+  }
+  return parsed;
+}
+
+async function jsonBody(app: FastifyInstance): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+}
+
+export default fp(jsonBody, { name: 'json-body' });

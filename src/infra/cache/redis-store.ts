@@ -1,0 +1,68 @@
+/**
+ * CacheStore on Redis. Each entry is one hash `{ v, g }`: the payload and its
+ * generation token, read (claiming a token on a miss) by cacheRead-1, stored by
+ * cacheWrite-1 (compare-and-set on `g`) and dropped by cacheInvalidate-1.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ScriptedClient } from '../redis/scripts.ts';
+import { type CacheStore, GENERATION_RETENTION_MS, type StoredEntry, VERSION_TTL_MS } from './store.ts';
+
+const token = () => randomBytes(12).toString('base64url');
+
+export class RedisCacheStore implements CacheStore {
+  readonly #redis: ScriptedClient;
+  readonly #collectionKey: (name: string) => string;
+
+  constructor(redis: ScriptedClient, collectionKey: (name: string) => string) {
+    this.#redis = redis;
+    this.#collectionKey = collectionKey;
+  }
+
+  async read(key: string): Promise<StoredEntry> {
+    // Hot path: a plain HMGET (a script costs Redis several times more). Only an
+    // entry without a generation needs the claiming script.
+    const [payload, generation] = await this.#redis.hmget(key, 'v', 'g');
+    if (generation != null) return { payload: payload ?? undefined, generation };
+    const [claimedPayload, claimed] = await this.#redis.cacheRead(key, token(), GENERATION_RETENTION_MS);
+    return { payload: claimedPayload ?? undefined, generation: claimed };
+  }
+
+  async write(key: string, payload: string, ttlMs: number, generation: string): Promise<boolean> {
+    return (await this.#redis.cacheWrite(key, generation, payload, ttlMs)) === 1;
+  }
+
+  async invalidate(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    // One script call per key (keys may live on different Cluster slots), sent as one pipeline.
+    await Promise.all(keys.map((key) => this.#redis.cacheInvalidate(key, token(), GENERATION_RETENTION_MS)));
+  }
+
+  async acquire(key: string, ttlMs: number): Promise<string | undefined> {
+    const owner = token();
+    return (await this.#redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.#redis.releaseLock(key, owner);
+  }
+
+  async version(collection: string): Promise<string> {
+    const fresh = token();
+    // SET NX GET: returns the existing token, or nil when ours was just stored.
+    const existing = await this.#redis.set(
+      this.#collectionKey(collection),
+      fresh,
+      'PX',
+      VERSION_TTL_MS,
+      'NX',
+      'GET',
+    );
+    return existing ?? fresh;
+  }
+
+  async bump(collections: readonly string[]): Promise<void> {
+    await Promise.all(
+      collections.map((c) => this.#redis.set(this.#collectionKey(c), token(), 'PX', VERSION_TTL_MS)),
+    );
+  }
+}

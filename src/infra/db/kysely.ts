@@ -1,0 +1,110 @@
+/**
+ * Opens the SQL source of truth: MySQL/MariaDB through a mysql2 pool or the
+ * embedded SQLite file, chosen by DATABASE_URL. Both dialects see the same
+ * schema (see migrations/); the few places the SQL differs branch on
+ * `dialect` explicitly.
+ */
+import { Kysely, type LogEvent, MysqlDialect, SqliteDialect, sql } from 'kysely';
+import { createPool } from 'mysql2';
+import type { DatabaseConfig } from '../../config.ts';
+import type { DB } from './schema.ts';
+import { openSqlite } from './sqlite.ts';
+
+export type Dialect = DatabaseConfig['dialect'];
+
+export interface SqlDatabase {
+  readonly db: Kysely<DB>;
+  readonly dialect: Dialect;
+  /** Round trip to the server (`SELECT 1`); rejects when it is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// Strict mode makes an over-long or out-of-range value an error instead of a silent truncation.
+const MYSQL_SESSION = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'`;
+
+/** Observes every executed statement: its verb (select, insert…), duration and whether it failed. */
+export type QueryObserver = (verb: string, durationMs: number, failed: boolean) => void;
+
+export function createDatabase(config: DatabaseConfig, onQuery?: QueryObserver): SqlDatabase {
+  const log = onQuery
+    ? (event: LogEvent) =>
+        onQuery(
+          /^\s*(\w+)/.exec(event.query.sql)?.[1]?.toLowerCase() ?? 'other',
+          event.queryDurationMillis,
+          event.level === 'error',
+        )
+    : undefined;
+  let db: Kysely<DB>;
+  if (config.dialect === 'mysql') {
+    const pool = createPool({
+      uri: config.url,
+      connectionLimit: config.poolSize,
+      maxIdle: config.poolSize,
+      connectTimeout: config.connectTimeoutMs,
+      enableKeepAlive: true,
+      charset: 'utf8mb4_bin',
+      timezone: 'Z',
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      // Failing fast beats an unbounded queue when every connection is stuck behind a dead server.
+      queueLimit: config.poolSize * 50,
+    });
+    pool.on('connection', (conn) => {
+      conn.query(MYSQL_SESSION);
+      // Bound every statement: a stalled server must yield a 503, not a request that hangs
+      // forever (mysql2 has no default). mysql2 destroys a connection whose query timed out.
+      const query = conn.query.bind(conn) as (...args: unknown[]) => unknown;
+      (conn as { query: unknown }).query = (sqlText: unknown, values: unknown, cb: unknown) =>
+        typeof sqlText === 'string'
+          ? query({ sql: sqlText, values, timeout: config.statementTimeoutMs }, cb)
+          : query(sqlText, values, cb);
+    });
+    db = new Kysely<DB>({ dialect: new MysqlDialect({ pool }), log });
+  } else {
+    db = new Kysely<DB>({ dialect: new SqliteDialect({ database: openSqlite(config.path) }), log });
+  }
+  return {
+    db,
+    dialect: config.dialect,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'SQLITE_BUSY',
+]);
+
+/**
+ * True when an error means "the database cannot serve right now" (connection
+ * refused or lost, server shutting down, lock timeout) rather than a bug: the
+ * HTTP layer answers 503 with Retry-After for these.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { code, fatal, message } = error as { code?: unknown; fatal?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  if (fatal === true) return true;
+  return typeof message === 'string' && /^(Queue limit reached|Pool is closed)/.test(message);
+}
+
+/** True when an insert hit a UNIQUE constraint (MySQL ER_DUP_ENTRY, SQLite constraint 2067/1555). */
+export function isUniqueViolation(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+  return code === 'ER_DUP_ENTRY' || errcode === 2067 || errcode === 1555;
+}

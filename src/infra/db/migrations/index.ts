@@ -1,0 +1,13 @@
+/**
+ * The ordered list of migrations, imported statically so the same list works
+ * from TypeScript sources and from the compiled build. Names are ISO-dated and
+ * sort in the order they must run.
+ */
+import type { Migration } from 'kysely/migration';
+import * as identity from './2026-11-21T00-00_identity.ts';
+import * as oidcFlows from './2026-11-21T01-00_oidc-flows.ts';
+
+export const migrations: Record<string, Migration> = {
+  '2026-11-21T00-00_identity': identity,
+  '2026-11-21T01-00_oidc-flows': oidcFlows,
+};

@@ -1,0 +1,57 @@
+/**
+ * Fastify plugin `db`: opens the primary database (and the optional read
+ * replica), applies migrations when configured to, and closes the pools on
+ * shutdown. Decorates `app.sql`.
+ */
+import fp from 'fastify-plugin';
+import { Counter, Histogram } from 'prom-client';
+import type { Config } from '../../config.ts';
+import { createDatabase, type QueryObserver, type SqlDatabase } from './kysely.ts';
+import { migrateToLatest } from './migrate.ts';
+
+export interface SqlHandles {
+  /** Writes and reads that must see the latest commit. */
+  readonly primary: SqlDatabase;
+  /** Heavy reads that tolerate replica lag; the primary when no replica is configured. */
+  readonly read: SqlDatabase;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sql: SqlHandles;
+  }
+}
+
+export default fp<{ config: Config['db'] }>(
+  async (app, { config }) => {
+    const registers = [app.metrics.registry];
+    const queries = new Counter({
+      name: 'parley_sql_queries_total',
+      help: 'SQL statements executed, by verb and outcome',
+      labelNames: ['verb', 'outcome'] as const,
+      registers,
+    });
+    const duration = new Histogram({
+      name: 'parley_sql_query_duration_seconds',
+      help: 'SQL statement duration by verb',
+      labelNames: ['verb'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    const observe: QueryObserver = (verb, ms, failed) => {
+      queries.inc({ verb, outcome: failed ? 'error' : 'ok' });
+      duration.observe({ verb }, ms / 1000);
+    };
+    const primary = createDatabase(config.primary, observe);
+    const read = config.read ? createDatabase(config.read, observe) : primary;
+    app.addHook('onClose', async () => {
+      if (read !== primary) await read.close();
+      await primary.close();
+    });
+    if (config.autoMigrate) {
+      for (const line of await migrateToLatest(primary.db)) app.log.info({ layer: 'sql' }, line);
+    }
+    app.decorate('sql', { primary, read });
+  },
+  { name: 'db', dependencies: ['metrics'] },
+);

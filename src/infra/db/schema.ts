@@ -1,0 +1,72 @@
+/**
+ * Kysely table types: the SQL source of truth as the code sees it. Times are
+ * epoch milliseconds in BIGINT columns, identical on MySQL and SQLite (no
+ * time-zone or DATETIME-precision differences between the dialects). Ids of
+ * users and sessions are UUIDv7 strings: unguessable, yet index-friendly
+ * because they grow with time.
+ */
+import type { Generated } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  email_verified_at: number | null;
+  password_hash: string | null;
+  display_name: string;
+  avatar_url: string | null;
+  role: 'user' | 'admin';
+  disabled_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IdentitiesTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  subject: string;
+  email: string | null;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  refresh_token_hash: string;
+  previous_token_hash: string | null;
+  rotated_at: number | null;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  absolute_expires_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  user_id: string | null;
+  event: string;
+  ip: string | null;
+  user_agent: string | null;
+  detail: string | null;
+  created_at: number;
+}
+
+export interface OidcFlowsTable {
+  state: string;
+  provider: string;
+  code_verifier: string;
+  nonce: string;
+  created_at: number;
+}
+
+export interface DB {
+  users: UsersTable;
+  identities: IdentitiesTable;
+  sessions: SessionsTable;
+  audit_log: AuditLogTable;
+  oidc_flows: OidcFlowsTable;
+}

@@ -1,0 +1,73 @@
+/**
+ * RateLimiter: counts points per (policy, subject) in fixed windows. Adapters:
+ * `MemoryRateLimiter` (embedded mode, and the per-instance insurance) and
+ * `RedisRateLimiter` (exact across instances: one atomic Lua INCR+PEXPIRE per
+ * call, via rate-limiter-flexible). Both pass
+ * test/contracts/rate-limiter.contract.test.ts.
+ */
+import type { RateLimitPolicy } from '../../config.ts';
+import { AppError } from '../../errors.ts';
+import { RateLimitErrors } from './rate-limit.errors.ts';
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** The policy's points per window. */
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the window resets (and, when refused, until a retry can succeed). */
+  resetMs: number;
+  /** True when Redis was unavailable and the policy's fallback decided. */
+  degraded: boolean;
+}
+
+export interface RateLimiter {
+  /**
+   * Atomically adds `points` (default 1) to the subject's count under `policy`
+   * and says whether it is still within the limit. A refused call counts too,
+   * so hammering a limited subject keeps it limited.
+   */
+  consume(policy: string, subject: string, points?: number): Promise<RateLimitDecision>;
+  /** Gives points back, e.g. a login attempt that turned out not to be a failure. */
+  refund(policy: string, subject: string, points?: number): Promise<void>;
+  /** Clears the subject's count, e.g. after a successful password reset. */
+  reset(policy: string, subject: string): Promise<void>;
+}
+
+/** The decision a limiter library result maps to; `consumed` may exceed `points`. */
+export function decision(
+  policy: RateLimitPolicy,
+  consumed: number,
+  msBeforeNext: number,
+  degraded = false,
+): RateLimitDecision {
+  return {
+    allowed: consumed <= policy.points,
+    limit: policy.points,
+    remaining: Math.max(0, policy.points - consumed),
+    resetMs: Math.max(0, msBeforeNext),
+    degraded,
+  };
+}
+
+export class UnknownPolicyError extends Error {
+  constructor(policy: string) {
+    super(`unknown or disabled rate-limit policy "${policy}"`);
+  }
+}
+
+/** The standard headers (draft-ietf-httpapi-ratelimit-headers) describing a decision. */
+export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
+  return {
+    'ratelimit-limit': String(d.limit),
+    'ratelimit-remaining': String(d.remaining),
+    'ratelimit-reset': String(Math.ceil(d.resetMs / 1000)),
+  };
+}
+
+/** Throws 429 RATE_LIMITED for a refused decision, with Retry-After and the RateLimit headers. */
+export function assertAllowed(d: RateLimitDecision): void {
+  if (d.allowed) return;
+  throw new AppError(RateLimitErrors.RATE_LIMITED, undefined, {
+    headers: { ...rateLimitHeaders(d), 'retry-after': String(Math.max(1, Math.ceil(d.resetMs / 1000))) },
+  });
+}

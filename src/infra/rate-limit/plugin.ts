@@ -1,0 +1,53 @@
+/**
+ * Fastify plugin `rate-limit`: the limiter for the configured policies — Redis
+ * (with per-policy fallback) in services mode, memory in embedded mode.
+ * Decorates `app.rateLimiter`; the HTTP hook and services consume from it.
+ */
+import fp from 'fastify-plugin';
+import { Counter } from 'prom-client';
+import type { Config, RateLimitPolicy } from '../../config.ts';
+import type { RateLimitDecision, RateLimiter } from './limiter.ts';
+import { MemoryRateLimiter } from './memory.ts';
+import { RedisRateLimiter } from './redis.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    rateLimiter: RateLimiter;
+  }
+}
+
+export default fp<{ policies: Config['rateLimits'] }>(
+  async (app, { policies: configured }) => {
+    const policies = configured as Readonly<Record<string, RateLimitPolicy>>;
+    const { client, health, keys } = app.redis;
+    const insurance = new MemoryRateLimiter(policies);
+    const limiter: RateLimiter = client
+      ? new RedisRateLimiter({
+          client,
+          health,
+          policies,
+          keyPrefix: keys.rateLimit,
+          insurance,
+          log: app.log.child({ layer: 'rate-limit' }),
+        })
+      : insurance;
+
+    const decisions = new Counter({
+      name: 'parley_rate_limit_decisions_total',
+      help: 'Rate-limit decisions by policy and result (allowed, rejected), and whether a Redis fallback decided',
+      labelNames: ['policy', 'result', 'degraded'] as const,
+      registers: [app.metrics.registry],
+    });
+    const counted: RateLimiter = {
+      async consume(policy, subject, points) {
+        const d: RateLimitDecision = await limiter.consume(policy, subject, points);
+        decisions.inc({ policy, result: d.allowed ? 'allowed' : 'rejected', degraded: String(d.degraded) });
+        return d;
+      },
+      refund: (policy, subject, points) => limiter.refund(policy, subject, points),
+      reset: (policy, subject) => limiter.reset(policy, subject),
+    };
+    app.decorate('rateLimiter', counted);
+  },
+  { name: 'rate-limit', dependencies: ['redis', 'metrics'] },
+);

@@ -1,0 +1,44 @@
+/**
+ * The only module that builds Redis keys. Every key is
+ * `<REDIS_KEY_PREFIX><version>:<namespace>:...`; bumping `KEY_VERSION` makes a
+ * format change start from an empty key space instead of misreading old data.
+ * Keys that a single script or lock must address together share a Cluster
+ * slot through a `{hash tag}`.
+ */
+
+/** Bump when the layout or encoding of any key changes. */
+export const KEY_VERSION = 'v1';
+
+export interface RedisKeys {
+  /** The prefix every key of this deployment starts with (prefix + version). */
+  readonly root: string;
+  /** Pattern matching every key of this deployment; for tests and maintenance scripts only (never on a request path). */
+  readonly everything: string;
+  readonly cache: {
+    /** Hash `{ v: payload, g: generation }` of one cached entry. */
+    entry(namespace: string, id: string): string;
+    /** Single-flight lock for loading `entry(namespace, id)`; same slot as the entry. */
+    lock(entryKey: string): string;
+    /** Current version token of a paginated collection. */
+    collection(name: string): string;
+    /** Pub/sub channel that carries L1 invalidations between instances. */
+    readonly bus: string;
+  };
+  /** Key prefix of one rate-limit policy (rate-limiter-flexible appends `:<subject>`). */
+  rateLimit(policy: string): string;
+}
+
+export function createKeys(prefix: string): RedisKeys {
+  const root = `${prefix}${KEY_VERSION}:`;
+  return {
+    root,
+    everything: `${root}*`,
+    cache: {
+      entry: (namespace, id) => `${root}{c:${namespace}:${id}}`,
+      lock: (entryKey) => `${entryKey}:lock`,
+      collection: (name) => `${root}cv:${name}`,
+      bus: `${root}bus:cache`,
+    },
+    rateLimit: (policy) => `${root}rl:${policy}`,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Loads the Lua scripts in scripts/ onto a client with `defineCommand` (EVALSHA
+ * with an automatic EVAL fallback). File names are `<command>-<numberOfKeys>.lua`;
+ * each file starts with its KEYS/ARGV/Output contract.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { RedisClient } from './client.ts';
+
+/** The typed surface of the scripts; see each .lua file for the contract. */
+export interface ScriptCommands {
+  cacheRead(entryKey: string, newToken: string, retentionMs: number): Promise<[string | null, string]>;
+  cacheWrite(entryKey: string, generation: string, payload: string, ttlMs: number): Promise<number>;
+  cacheInvalidate(entryKey: string, newToken: string, minRetentionMs: number): Promise<number>;
+  releaseLock(lockKey: string, token: string): Promise<number>;
+}
+
+export type ScriptedClient = RedisClient & ScriptCommands;
+
+const dir = new URL('./scripts/', import.meta.url);
+const scripts = readdirSync(dir)
+  .filter((file) => file.endsWith('.lua'))
+  .map((file) => {
+    const match = /^(\w+)-(\d+)\.lua$/.exec(file);
+    if (!match) throw new Error(`script file ${file} must be named <command>-<numberOfKeys>.lua`);
+    return {
+      name: match[1] as string,
+      numberOfKeys: Number(match[2]),
+      lua: readFileSync(new URL(file, dir), 'utf8'),
+    };
+  });
+
+export function withScripts(client: RedisClient): ScriptedClient {
+  for (const { name, numberOfKeys, lua } of scripts) client.defineCommand(name, { numberOfKeys, lua });
+  return client as ScriptedClient;
+}

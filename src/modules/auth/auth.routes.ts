@@ -1,0 +1,115 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { clientContext } from '../../http/authenticate.ts';
+import {
+  AuthResult,
+  ChangePasswordBody,
+  LoginBody,
+  OidcProviderParams,
+  RefreshBody,
+  RegisterBody,
+  Session,
+  SessionIdParams,
+} from './auth.schemas.ts';
+import type { AuthService } from './auth.service.ts';
+import type { OidcService } from './oidc.service.ts';
+
+/** Credentials are small: a 16 KiB body limit keeps hashing-DoS payloads out. */
+const AUTH_BODY_LIMIT = 16 * 1024;
+const tags = ['auth'];
+
+export default async function authRoutes(
+  app: FastifyInstance,
+  { auth, oidc, publicUrl }: { auth: AuthService; oidc: OidcService; publicUrl: string },
+): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const authenticated = {
+    onRequest: app.authenticate,
+    schema: { tags, security: [{ bearer: [] }] },
+  } as const;
+
+  r.post(
+    '/auth/register',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { rateLimit: [{ policy: 'register_ip', by: 'ip' }] },
+      schema: { tags, body: RegisterBody, response: { 201: AuthResult } },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await auth.register(request.body, clientContext(request))),
+  );
+
+  r.post(
+    '/auth/login',
+    { bodyLimit: AUTH_BODY_LIMIT, schema: { tags, body: LoginBody, response: { 200: AuthResult } } },
+    async (request) => auth.login(request.body, clientContext(request)),
+  );
+
+  r.get(
+    '/auth/oidc/:provider/start',
+    { schema: { tags, params: OidcProviderParams, response: { 302: Type.Null() } } },
+    async (request, reply) => reply.redirect((await oidc.start(request.params.provider)).href, 302),
+  );
+
+  r.get(
+    '/auth/oidc/:provider/callback',
+    {
+      config: { rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
+      schema: { tags, params: OidcProviderParams, response: { 200: AuthResult } },
+    },
+    async (request) => {
+      // The URL the provider redirected to, rebuilt from configuration rather than the Host header.
+      const url = new URL(request.url, publicUrl);
+      return oidc.callback(request.params.provider, url, clientContext(request));
+    },
+  );
+
+  r.post(
+    '/auth/refresh',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
+      schema: { tags, body: RefreshBody, response: { 200: AuthResult } },
+    },
+    async (request) => auth.refresh(request.body.refreshToken, clientContext(request)),
+  );
+
+  r.post('/auth/logout', authenticated, async (request, reply) => {
+    await auth.logout(request.principal, clientContext(request));
+    return reply.status(204).send();
+  });
+
+  r.post('/auth/logout-all', authenticated, async (request, reply) => {
+    await auth.logoutAll(request.principal, clientContext(request));
+    return reply.status(204).send();
+  });
+
+  r.get(
+    '/auth/sessions',
+    { ...authenticated, schema: { ...authenticated.schema, response: { 200: Type.Array(Session) } } },
+    async (request) => auth.listSessions(request.principal),
+  );
+
+  r.delete(
+    '/auth/sessions/:id',
+    { ...authenticated, schema: { ...authenticated.schema, params: SessionIdParams } },
+    async (request, reply) => {
+      await auth.revokeSession(request.principal, request.params.id, clientContext(request));
+      return reply.status(204).send();
+    },
+  );
+
+  r.post(
+    '/auth/password',
+    {
+      ...authenticated,
+      bodyLimit: AUTH_BODY_LIMIT,
+      schema: { ...authenticated.schema, body: ChangePasswordBody },
+    },
+    async (request, reply) => {
+      await auth.changePassword(request.principal, request.body, clientContext(request));
+      return reply.status(204).send();
+    },
+  );
+}

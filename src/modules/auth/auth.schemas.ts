@@ -1,0 +1,56 @@
+import { Type } from 'typebox';
+
+const strict = { additionalProperties: false } as const;
+
+/** Trimmed and lower-cased by the service, which then checks the address format. */
+export const Email = Type.String({ minLength: 3, maxLength: 254 });
+/** The policy (8–128 characters, not common) is checked by the service; this only bounds the input (1 KiB). */
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+/** 1–64 characters, no control characters. */
+export const DisplayName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+});
+
+export const RegisterBody = Type.Object(
+  { email: Email, password: Password, displayName: DisplayName },
+  strict,
+);
+export const LoginBody = Type.Object({ email: Email, password: Password }, strict);
+export const RefreshBody = Type.Object(
+  { refreshToken: Type.String({ minLength: 1, maxLength: 256 }) },
+  strict,
+);
+export const ChangePasswordBody = Type.Object({ currentPassword: Password, newPassword: Password }, strict);
+export const OidcProviderParams = Type.Object(
+  { provider: Type.String({ pattern: '^[a-z][a-z0-9-]{0,30}$' }) },
+  strict,
+);
+export const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
+
+export const Account = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  displayName: Type.String(),
+  avatarUrl: Type.Union([Type.String(), Type.Null()]),
+  role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const AuthResult = Type.Object({
+  user: Account,
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  expiresIn: Type.Integer({ description: 'Access-token lifetime in seconds' }),
+});
+
+export const Session = Type.Object({
+  id: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  current: Type.Boolean(),
+});

@@ -1,0 +1,381 @@
+/**
+ * Authentication rules: registration, login (generic failures, timing parity,
+ * failure-only rate limits), refresh rotation with reuse detection and a grace
+ * window, revocation that every instance honours on its next request, and the
+ * session list. SQL is written first; the cache is invalidated after commit.
+ */
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config.ts';
+import { AppError, Errors } from '../../errors.ts';
+import type { Cache } from '../../infra/cache/cache.ts';
+import { isUniqueViolation } from '../../infra/db/kysely.ts';
+import type { DB } from '../../infra/db/schema.ts';
+import { unitOfWork } from '../../infra/db/unit-of-work.ts';
+import { assertAllowed, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import type { UserRow, UsersRepository } from '../users/users.repository.ts';
+import { type AccountView, accountView } from '../users/users.view.ts';
+import { AuthErrors } from './auth.errors.ts';
+import type {
+  AuditEvent,
+  AuditRepository,
+  SessionRow,
+  SessionState,
+  SessionsRepository,
+} from './auth.repository.ts';
+import { type Passwords, passwordProblem } from './passwords.ts';
+import type { AccessTokens, RefreshTokens } from './tokens.ts';
+
+const SESSION_STATE = 'session-state';
+
+export interface ClientContext {
+  ip: string;
+  userAgent: string | undefined;
+}
+
+export interface Principal {
+  userId: string;
+  sessionId: string;
+  role: 'user' | 'admin';
+}
+
+export interface AuthResult {
+  user: AccountView;
+  accessToken: string;
+  refreshToken: string;
+  /** Access-token lifetime, seconds. */
+  expiresIn: number;
+}
+
+export interface SessionView {
+  id: string;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  current: boolean;
+}
+
+export interface AuthServiceDeps {
+  db: Kysely<DB>;
+  users: UsersRepository;
+  sessions: SessionsRepository;
+  audit: AuditRepository;
+  passwords: Passwords;
+  access: AccessTokens;
+  refresh: RefreshTokens;
+  cache: Cache;
+  limiter: RateLimiter;
+  policies: Config['rateLimits'];
+  settings: Config['auth'];
+}
+
+const EMAIL =
+  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/**
+ * Emails are compared trimmed, NFC-normalised and lower-cased (NFC and NFD
+ * spellings are one account); the result must be an ASCII address.
+ */
+export function normalizeEmail(email: string): string {
+  const normalized = email.trim().normalize('NFC').toLowerCase();
+  if (!EMAIL.test(normalized) || normalized.length > 254) {
+    throw new AppError(Errors.VALIDATION_FAILED, 'body.email must be an email address', {
+      fields: [{ field: 'body.email', message: 'must be an email address' }],
+    });
+  }
+  return normalized;
+}
+
+/** Identifies an email in rate-limit keys and logs without storing the address itself. */
+function emailKey(email: string): string {
+  return createHash('sha256').update(email).digest('hex').slice(0, 32);
+}
+
+export class AuthService {
+  readonly #d: AuthServiceDeps;
+
+  constructor(deps: AuthServiceDeps) {
+    this.#d = deps;
+  }
+
+  async register(
+    input: { email: string; password: string; displayName: string },
+    client: ClientContext,
+  ): Promise<AuthResult> {
+    const problem = passwordProblem(input.password);
+    if (problem) throw new AppError(AuthErrors.AUTH_WEAK_PASSWORD, `The password ${problem}`);
+    const now = Date.now();
+    const row: UserRow = {
+      id: uuidv7(),
+      email: normalizeEmail(input.email),
+      email_verified_at: null,
+      password_hash: await this.#d.passwords.hash(input.password),
+      display_name: input.displayName,
+      avatar_url: null,
+      role: 'user',
+      disabled_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.#d.users.create(row);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError(AuthErrors.AUTH_EMAIL_TAKEN);
+      throw err;
+    }
+    await this.#audit({ user_id: row.id, event: 'register' }, client);
+    return this.#startSession(row, client);
+  }
+
+  /**
+   * Every failure is the same 401, whether the email is unknown, the password
+   * wrong or the account disabled, and costs one argon2 verify either way.
+   * Attempts are counted before verifying and refunded on success, so only
+   * failures count and concurrent guesses cannot overshoot the limit.
+   */
+  async login(input: { email: string; password: string }, client: ClientContext): Promise<AuthResult> {
+    const email = normalizeEmail(input.email);
+    const key = emailKey(email);
+    const counted = this.#loginCounters(key, client.ip);
+    const decisions = await Promise.all(
+      counted.map(([policy, subject]) => this.#d.limiter.consume(policy, subject)),
+    );
+    const refused = decisions.find((d) => !d.allowed);
+    if (refused) {
+      await this.#audit(
+        { user_id: null, event: 'login_blocked', detail: JSON.stringify({ email: key }) },
+        client,
+      );
+      assertAllowed(refused);
+    }
+
+    const user = await this.#d.users.findByEmail(email);
+    const ok = await this.#d.passwords.verify(user?.password_hash, input.password);
+    if (!ok || !user || user.disabled_at !== null) {
+      await this.#audit(
+        { user_id: user?.id ?? null, event: 'login_failure', detail: JSON.stringify({ email: key }) },
+        client,
+      );
+      throw new AppError(AuthErrors.AUTH_INVALID_CREDENTIALS);
+    }
+    await Promise.all(counted.map(([policy, subject]) => this.#d.limiter.refund(policy, subject)));
+    if (this.#d.passwords.needsRehash(user.password_hash as string)) {
+      await this.#d.users.updatePasswordHash(user.id, await this.#d.passwords.hash(input.password));
+    }
+    await this.#audit({ user_id: user.id, event: 'login_success' }, client);
+    return this.#startSession(user, client);
+  }
+
+  /** Opens a session for a user authenticated elsewhere (an OIDC provider). */
+  async signIn(user: UserRow, client: ClientContext, via: string): Promise<AuthResult> {
+    if (user.disabled_at !== null) throw new AppError(AuthErrors.AUTH_INVALID_CREDENTIALS);
+    await this.#audit({ user_id: user.id, event: 'login_success', detail: JSON.stringify({ via }) }, client);
+    return this.#startSession(user, client);
+  }
+
+  /**
+   * Rotates a refresh token. Presenting the token that was just rotated returns
+   * the same successor within the grace window (two tabs refreshing at once);
+   * later, it is reuse: the session is revoked and every token of it dies.
+   */
+  async refresh(token: string, client: ClientContext): Promise<AuthResult> {
+    const { refresh, sessions } = this.#d;
+    const digest = refresh.digest(token);
+    const successor = refresh.successor(token);
+    const now = Date.now();
+
+    const current = await sessions.findByRefreshDigest(digest);
+    if (current) {
+      const user = await this.#liveSessionUser(current, now);
+      const rotated = await sessions.rotate({
+        id: current.id,
+        from: digest,
+        to: refresh.digest(successor),
+        now,
+        expiresAt: Math.min(now + this.#d.settings.refreshTokenTtlMs, current.absolute_expires_at),
+      });
+      if (rotated) return this.#result(user, current.id, successor);
+    }
+
+    // Not (or no longer) the current token: a concurrent refresh, or reuse.
+    const previous = await sessions.findByPreviousDigest(digest);
+    if (!previous || previous.revoked_at !== null) throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
+    const grace = this.#d.settings.refreshReuseGraceMs;
+    const sameSuccessor = previous.refresh_token_hash === refresh.digest(successor);
+    if (grace > 0 && sameSuccessor && now - (previous.rotated_at ?? 0) <= grace) {
+      const user = await this.#liveSessionUser(previous, now);
+      return this.#result(user, previous.id, successor);
+    }
+    await this.#revokeSessions([previous.id], 'refresh_reuse', now);
+    await this.#audit(
+      { user_id: previous.user_id, event: 'refresh_reuse', detail: JSON.stringify({ session: previous.id }) },
+      client,
+    );
+    throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
+  }
+
+  /**
+   * Verifies an access token and its session's current state (cache, then SQL;
+   * never L1), and spends from the user's API budget. The signature check is
+   * synchronous, so the state read and the budget run concurrently: one Redis
+   * round trip of latency, not two.
+   */
+  async authenticate(bearer: string): Promise<Principal> {
+    let claims: { sub: string; sid: string };
+    try {
+      claims = this.#d.access.verify(bearer);
+    } catch {
+      throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
+    }
+    const [state, budget] = await Promise.all([
+      this.#d.cache.getOrSet<SessionState | null>(
+        SESSION_STATE,
+        claims.sid,
+        async () => (await this.#d.sessions.findState(claims.sid)) ?? null,
+        { ttl: this.#d.settings.accessTokenTtlMs, l1: false },
+      ),
+      this.#d.policies.api_user ? this.#d.limiter.consume('api_user', claims.sub) : undefined,
+    ]);
+    if (!state?.active || state.userId !== claims.sub) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
+    if (budget) assertAllowed(budget);
+    return { userId: state.userId, sessionId: claims.sid, role: state.role };
+  }
+
+  async logout(principal: Principal, client: ClientContext): Promise<void> {
+    await this.#revokeSessions([principal.sessionId], 'logout', Date.now());
+    await this.#audit({ user_id: principal.userId, event: 'logout' }, client);
+  }
+
+  async logoutAll(principal: Principal, client: ClientContext): Promise<void> {
+    await this.#revokeAllForUser(principal.userId, undefined, 'logout_all');
+    await this.#audit({ user_id: principal.userId, event: 'logout_all' }, client);
+  }
+
+  async listSessions(principal: Principal): Promise<SessionView[]> {
+    const rows = await this.#d.sessions.listLive(principal.userId, Date.now());
+    return rows.map((r) => ({
+      id: r.id,
+      createdAt: new Date(r.created_at).toISOString(),
+      lastUsedAt: new Date(r.last_used_at).toISOString(),
+      expiresAt: new Date(Math.min(r.expires_at, r.absolute_expires_at)).toISOString(),
+      ip: r.ip,
+      userAgent: r.user_agent,
+      current: r.id === principal.sessionId,
+    }));
+  }
+
+  async revokeSession(principal: Principal, sessionId: string, client: ClientContext): Promise<void> {
+    const session = await this.#d.sessions.findForUser(sessionId, principal.userId);
+    if (!session || session.revoked_at !== null) throw new AppError(AuthErrors.AUTH_SESSION_NOT_FOUND);
+    await this.#revokeSessions([sessionId], 'revoked_by_user', Date.now());
+    await this.#audit(
+      { user_id: principal.userId, event: 'session_revoked', detail: JSON.stringify({ session: sessionId }) },
+      client,
+    );
+  }
+
+  /** Changes the password and ends every other session; the current one continues. */
+  async changePassword(
+    principal: Principal,
+    input: { currentPassword: string; newPassword: string },
+    client: ClientContext,
+  ): Promise<void> {
+    if (this.#d.policies.password_change_user) {
+      assertAllowed(await this.#d.limiter.consume('password_change_user', principal.userId));
+    }
+    const user = await this.#d.users.findById(principal.userId);
+    if (!user || !(await this.#d.passwords.verify(user.password_hash, input.currentPassword))) {
+      await this.#audit({ user_id: principal.userId, event: 'password_change_failure' }, client);
+      throw new AppError(AuthErrors.AUTH_INVALID_CREDENTIALS);
+    }
+    const problem = passwordProblem(input.newPassword);
+    if (problem) throw new AppError(AuthErrors.AUTH_WEAK_PASSWORD, `The password ${problem}`);
+    const hash = await this.#d.passwords.hash(input.newPassword);
+    await this.#revokeAllForUser(principal.userId, principal.sessionId, 'password_changed', async (trx) =>
+      this.#d.users.updatePasswordHash(principal.userId, hash, trx),
+    );
+    await this.#audit({ user_id: principal.userId, event: 'password_changed' }, client);
+  }
+
+  #loginCounters(key: string, ip: string): [keyof Config['rateLimits'], string][] {
+    const all: [keyof Config['rateLimits'], string][] = [
+      ['login_email_ip', `${key}:${ip}`],
+      ['login_ip', ip],
+      ['login_account', key],
+    ];
+    return all.filter(([policy]) => this.#d.policies[policy]);
+  }
+
+  /** The session's user, if the session can still be refreshed; otherwise 401. */
+  async #liveSessionUser(session: SessionRow, now: number): Promise<UserRow> {
+    const live = session.revoked_at === null && session.expires_at > now && session.absolute_expires_at > now;
+    const user = live ? await this.#d.users.findById(session.user_id) : undefined;
+    if (!user || user.disabled_at !== null) throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
+    return user;
+  }
+
+  async #startSession(user: UserRow, client: ClientContext): Promise<AuthResult> {
+    const now = Date.now();
+    const sessionId = uuidv7();
+    const refreshToken = this.#d.refresh.create();
+    await this.#d.sessions.create({
+      id: sessionId,
+      user_id: user.id,
+      refresh_token_hash: this.#d.refresh.digest(refreshToken),
+      previous_token_hash: null,
+      rotated_at: null,
+      ip: client.ip,
+      user_agent: client.userAgent?.slice(0, 512) ?? null,
+      created_at: now,
+      last_used_at: now,
+      expires_at: now + this.#d.settings.refreshTokenTtlMs,
+      absolute_expires_at: now + this.#d.settings.sessionMaxAgeMs,
+      revoked_at: null,
+      revoked_reason: null,
+    });
+    return this.#result(user, sessionId, refreshToken);
+  }
+
+  #result(user: UserRow, sessionId: string, refreshToken: string): AuthResult {
+    return {
+      user: accountView(user),
+      accessToken: this.#d.access.issue(user.id, sessionId),
+      refreshToken,
+      expiresIn: Math.floor(this.#d.settings.accessTokenTtlMs / 1000),
+    };
+  }
+
+  async #revokeSessions(ids: string[], reason: string, now: number): Promise<void> {
+    await unitOfWork(this.#d.db, async (trx, afterCommit) => {
+      for (const id of ids) await this.#d.sessions.revoke({ id, reason, now }, trx);
+      afterCommit(() => this.#d.cache.invalidate(SESSION_STATE, ids));
+    });
+  }
+
+  async #revokeAllForUser(
+    userId: string,
+    exceptSessionId: string | undefined,
+    reason: string,
+    alsoInTransaction?: (trx: Parameters<Parameters<typeof unitOfWork>[1]>[0]) => Promise<void>,
+  ): Promise<void> {
+    await unitOfWork(this.#d.db, async (trx, afterCommit) => {
+      await alsoInTransaction?.(trx);
+      const ids = await this.#d.sessions.revokeAllForUser(
+        { userId, exceptSessionId, reason, now: Date.now() },
+        trx,
+      );
+      afterCommit(() => this.#d.cache.invalidate(SESSION_STATE, ids));
+    });
+  }
+
+  async #audit(event: AuditEvent, client: ClientContext): Promise<void> {
+    await this.#d.audit.record({
+      ...event,
+      ip: client.ip,
+      user_agent: client.userAgent?.slice(0, 512) ?? null,
+    });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * SQL for the users table. One intent-named method per query; every method
+ * takes an optional transaction so services can compose them atomically.
+ */
+import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { DB, UsersTable } from '../../infra/db/schema.ts';
+
+export type UserRow = Selectable<UsersTable>;
+export type PublicUserRow = Pick<UserRow, 'id' | 'display_name' | 'avatar_url' | 'created_at'>;
+export type ProfilePatch = Pick<Updateable<UsersTable>, 'display_name' | 'avatar_url'>;
+
+export class UsersRepository {
+  readonly #db: Kysely<DB>;
+
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  /** The public columns of one active (not disabled) user, by primary key. */
+  async findPublicById(id: string, trx?: Transaction<DB>): Promise<PublicUserRow | undefined> {
+    return (trx ?? this.#db)
+      .selectFrom('users')
+      .select(['id', 'display_name', 'avatar_url', 'created_at'])
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst();
+  }
+
+  /** Applies a profile change; returns false when no active user has this id. */
+  async updateProfile(id: string, patch: ProfilePatch, trx?: Transaction<DB>): Promise<boolean> {
+    const result = await (trx ?? this.#db)
+      .updateTable('users')
+      .set({ ...patch, updated_at: Date.now() })
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Inserts a user; throws a unique violation when the email is taken. */
+  async create(row: Insertable<UsersTable>, trx?: Transaction<DB>): Promise<void> {
+    await (trx ?? this.#db).insertInto('users').values(row).execute();
+  }
+
+  /** Everything authentication needs about the account with this (normalised) email. */
+  async findByEmail(email: string, trx?: Transaction<DB>): Promise<UserRow | undefined> {
+    return (trx ?? this.#db).selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  async findById(id: string, trx?: Transaction<DB>): Promise<UserRow | undefined> {
+    return (trx ?? this.#db).selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async updatePasswordHash(id: string, passwordHash: string, trx?: Transaction<DB>): Promise<void> {
+    await (trx ?? this.#db)
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+}

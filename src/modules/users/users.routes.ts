@@ -1,0 +1,41 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Account } from '../auth/auth.schemas.ts';
+import { PublicProfile, UpdateMeBody, UserIdParams } from './users.schemas.ts';
+import type { UsersService } from './users.service.ts';
+
+export default async function usersRoutes(
+  app: FastifyInstance,
+  { users }: { users: UsersService },
+): Promise<void> {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const schema = { tags: ['users'], security: [{ bearer: [] }] };
+
+  r.get(
+    '/me',
+    { onRequest: app.authenticate, schema: { ...schema, response: { 200: Account } } },
+    async (request) => users.getAccount(request.principal.userId),
+  );
+
+  r.patch(
+    '/me',
+    { onRequest: app.authenticate, schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
+    async (request) => {
+      const { displayName, avatarUrl } = request.body;
+      await users.updateProfile(request.principal.userId, {
+        ...(displayName !== undefined && { display_name: displayName }),
+        ...(avatarUrl !== undefined && { avatar_url: avatarUrl }),
+      });
+      return users.getAccount(request.principal.userId);
+    },
+  );
+
+  r.get(
+    '/users/:id',
+    {
+      onRequest: app.authenticate,
+      schema: { ...schema, params: UserIdParams, response: { 200: PublicProfile } },
+    },
+    async (request) => users.getPublicProfile(request.params.id),
+  );
+}

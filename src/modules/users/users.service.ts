@@ -1,0 +1,85 @@
+/**
+ * User rules: who may see what of a user. Public profiles expose only the
+ * display name, avatar and join date; a disabled account looks like no account.
+ * Profiles are read through the cache and invalidated after the change commits.
+ */
+import type { Kysely } from 'kysely';
+import { AppError } from '../../errors.ts';
+import { type Cache, Ttl } from '../../infra/cache/cache.ts';
+import type { DB } from '../../infra/db/schema.ts';
+import { unitOfWork } from '../../infra/db/unit-of-work.ts';
+import { UserErrors } from './users.errors.ts';
+import type { ProfilePatch, UsersRepository } from './users.repository.ts';
+import type { PublicProfile } from './users.schemas.ts';
+import { type AccountView, accountView } from './users.view.ts';
+
+const PROFILES = 'user-profile';
+const ACCOUNTS = 'user-account';
+const PROFILE_CACHE = { ttl: Ttl.medium, grace: Ttl.long };
+/** The owner's own view: fresh within the TTL, never served stale on a loader failure. */
+const ACCOUNT_CACHE = { ttl: Ttl.medium };
+
+export interface UsersServiceDeps {
+  db: Kysely<DB>;
+  users: UsersRepository;
+  cache: Cache;
+}
+
+export class UsersService {
+  readonly #db: Kysely<DB>;
+  readonly #users: UsersRepository;
+  readonly #cache: Cache;
+
+  constructor(deps: UsersServiceDeps) {
+    this.#db = deps.db;
+    this.#users = deps.users;
+    this.#cache = deps.cache;
+  }
+
+  async getPublicProfile(id: string): Promise<PublicProfile> {
+    const profile = await this.#cache.getOrSet(PROFILES, id, () => this.#loadProfile(id), PROFILE_CACHE);
+    if (!profile) throw new AppError(UserErrors.USER_NOT_FOUND);
+    return profile;
+  }
+
+  /** The account's own view (with email and role), for GET /v1/me. */
+  async getAccount(id: string): Promise<AccountView> {
+    const account = await this.#cache.getOrSet(
+      ACCOUNTS,
+      id,
+      async () => {
+        const row = await this.#users.findById(id);
+        return row && row.disabled_at === null ? accountView(row) : null;
+      },
+      ACCOUNT_CACHE,
+    );
+    if (!account) throw new AppError(UserErrors.USER_NOT_FOUND);
+    return account;
+  }
+
+  /** Changes display name and/or avatar; every instance serves the new profile once this returns. */
+  async updateProfile(id: string, patch: ProfilePatch): Promise<void> {
+    const updated = await unitOfWork(this.#db, async (trx, afterCommit) => {
+      const found = await this.#users.updateProfile(id, patch, trx);
+      afterCommit(async () => {
+        await this.#cache.invalidate(PROFILES, [id]);
+        await this.#cache.invalidate(ACCOUNTS, [id]);
+      });
+      return found;
+    });
+    if (!updated) throw new AppError(UserErrors.USER_NOT_FOUND);
+  }
+
+  /** A missing user is cached too (as null), so probing random ids does not reach SQL each time. */
+  async #loadProfile(id: string): Promise<PublicProfile | null> {
+    const row = await this.#users.findPublicById(id);
+    return row
+      ? {
+          id: row.id,
+          displayName: row.display_name,
+          avatarUrl: row.avatar_url,
+          createdAt: new Date(row.created_at).toISOString(),
+        }
+      : null;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Process entry: load config (exit 1 with one line per bad variable), build
+ * the app, listen, and shut down gracefully on SIGTERM/SIGINT: stop accepting,
+ * let in-flight requests finish, close the Redis and SQL pools, exit 0.
+ */
+import { buildApp } from './app.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+let config: Readonly<Config>;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  for (const problem of err.problems) console.error(`parley: invalid configuration: ${problem}`);
+  process.exit(1);
+}
+
+const app = await buildApp(config);
+
+let closing = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (closing) return;
+  closing = true;
+  app.log.info({ signal }, 'shutting down');
+  const force = setTimeout(() => {
+    app.log.error('graceful shutdown timed out');
+    process.exit(1);
+  }, SHUTDOWN_GRACE_MS).unref();
+  try {
+    await app.close();
+    clearTimeout(force);
+    process.exit(0);
+  } catch (err) {
+    app.log.error({ err }, 'error during shutdown');
+    process.exit(1);
+  }
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+
+try {
+  await app.listen({ host: config.http.host, port: config.http.port });
+} catch (err) {
+  app.log.fatal({ err }, 'could not start');
+  await app.close();
+  process.exit(1);
+}

@@ -1,0 +1,121 @@
+/**
+ * The RateLimiter contract, run against the memory adapter and the Redis
+ * adapter (real redis-server, per-run key prefix).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { RateLimitPolicy } from '../../src/config.ts';
+import type { RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
+import { MemoryRateLimiter } from '../../src/infra/rate-limit/memory.ts';
+import { RedisRateLimiter } from '../../src/infra/rate-limit/redis.ts';
+import { RedisHealth } from '../../src/infra/redis/health.ts';
+import { createKeys } from '../../src/infra/redis/keys.ts';
+import { deleteKeys, servicesSkipReason, TEST_REDIS_URL } from '../helpers/backends.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const policies: Record<string, RateLimitPolicy> = {
+  five: { points: 5, durationMs: 60_000, whenRedisDown: 'insurance' },
+  brief: { points: 2, durationMs: 1000, whenRedisDown: 'insurance' },
+};
+const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
+const silent = { info: () => {}, warn: () => {} };
+
+const adapters: [
+  string,
+  () => Promise<{ limiter: RateLimiter; close(): Promise<void> }>,
+  string | undefined,
+][] = [
+  ['memory', async () => ({ limiter: new MemoryRateLimiter(policies), close: async () => {} }), undefined],
+  [
+    'redis',
+    async () => {
+      const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+      const health = new RedisHealth(client, { log: silent });
+      await client.connect();
+      await waitFor(() => health.available);
+      const limiter = new RedisRateLimiter({
+        client,
+        health,
+        policies,
+        keyPrefix: createKeys(prefix).rateLimit,
+        insurance: new MemoryRateLimiter(policies),
+        log: silent,
+      });
+      return {
+        limiter,
+        close: async () => {
+          health.stop();
+          client.disconnect();
+          await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
+        },
+      };
+    },
+    servicesSkipReason,
+  ],
+];
+
+for (const [name, make, skip] of adapters) {
+  describe(`RateLimiter contract [${name}]`, { skip }, () => {
+    let h: Awaited<ReturnType<typeof make>>;
+    before(async () => {
+      h = await make();
+    });
+    after(() => h.close());
+
+    it('allows up to the limit, then refuses, with remaining and reset', async () => {
+      const subject = randomUUID();
+      const results = [];
+      for (let i = 0; i < 7; i++) results.push(await h.limiter.consume('five', subject));
+      assert.deepEqual(
+        results.map((r) => r.allowed),
+        [true, true, true, true, true, false, false],
+      );
+      assert.deepEqual(
+        results.map((r) => r.remaining),
+        [4, 3, 2, 1, 0, 0, 0],
+      );
+      const last = results[6] as (typeof results)[number];
+      assert.equal(last.limit, 5);
+      assert.ok(last.resetMs > 55_000 && last.resetMs <= 60_000, `resetMs ${last.resetMs}`);
+      assert.equal(last.degraded, false);
+    });
+
+    it('is exact under concurrency: 50 parallel consumes of a limit of 5 admit exactly 5', async () => {
+      const subject = randomUUID();
+      const results = await Promise.all(Array.from({ length: 50 }, () => h.limiter.consume('five', subject)));
+      assert.equal(results.filter((r) => r.allowed).length, 5);
+    });
+
+    it('refunds points and resets subjects', async () => {
+      const subject = randomUUID();
+      for (let i = 0; i < 5; i++) await h.limiter.consume('five', subject);
+      await h.limiter.refund('five', subject);
+      assert.equal((await h.limiter.consume('five', subject)).allowed, true);
+      assert.equal((await h.limiter.consume('five', subject)).allowed, false);
+      await h.limiter.reset('five', subject);
+      assert.equal((await h.limiter.consume('five', subject)).remaining, 4);
+    });
+
+    it('keeps subjects and policies apart', async () => {
+      const a = randomUUID();
+      for (let i = 0; i < 5; i++) await h.limiter.consume('five', a);
+      assert.equal((await h.limiter.consume('five', randomUUID())).allowed, true);
+      assert.equal((await h.limiter.consume('brief', a)).allowed, true);
+    });
+
+    it('opens a new window after the duration', async () => {
+      const subject = randomUUID();
+      await h.limiter.consume('brief', subject);
+      await h.limiter.consume('brief', subject);
+      assert.equal((await h.limiter.consume('brief', subject)).allowed, false);
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal((await h.limiter.consume('brief', subject)).allowed, true);
+    });
+
+    it('rejects unknown policies loudly', async () => {
+      await assert.rejects(h.limiter.consume('nope', 'x'), /unknown or disabled rate-limit policy/);
+    });
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * The real process: `node src/server.ts` starts on the backend's database,
+ * serves, and on SIGTERM stops accepting, closes its pools and exits 0 —
+ * even with an idle keep-alive connection open.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { it } from 'node:test';
+import { describeBackends } from '../helpers/backends.ts';
+import { freePort, waitFor } from '../helpers/wait.ts';
+
+function get(port: number, path: string, agent?: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describeBackends('server process', (b) => {
+  it('serves, logs no secrets, then shuts down gracefully on SIGTERM with exit code 0', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['src/server.ts'], {
+      env: {
+        PATH: process.env.PATH,
+        ...b.env({ PORT: String(port), LOG_LEVEL: 'info', DATABASE_AUTO_MIGRATE: 'true' }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => (await get(port, '/health/live')).status === 200, {
+        timeoutMs: 15_000,
+        what: 'server up',
+      });
+      const ready = JSON.parse((await get(port, '/health/ready')).body);
+      assert.equal(ready.status, b.backend === 'embedded' ? 'degraded' : 'ok');
+      const agent = new Agent({ keepAlive: true });
+      assert.equal((await get(port, '/health/live', agent)).status, 200); // leaves an idle keep-alive socket
+      // A18: drive auth flows, then grep everything the server logged for the secrets involved.
+      const password = 'log-canary correct horse battery';
+      const post = (path: string, body: object, headers: Record<string, string> = {}) =>
+        fetch(`http://127.0.0.1:${port}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(body),
+        });
+      const registered = (await (
+        await post('/v1/auth/register', {
+          email: `${randomUUID()}@example.test`,
+          password,
+          displayName: 'Log',
+        })
+      ).json()) as { user: { email: string }; accessToken: string; refreshToken: string };
+      await post('/v1/auth/login', { email: registered.user.email, password: 'wrong log-canary password' });
+      const refreshed = (await (
+        await post('/v1/auth/refresh', { refreshToken: registered.refreshToken })
+      ).json()) as {
+        accessToken: string;
+        refreshToken: string;
+      };
+      await fetch(`http://127.0.0.1:${port}/v1/me`, {
+        headers: { authorization: `Bearer ${refreshed.accessToken}` },
+      });
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 8000))]);
+      assert.match(output, /incoming request/, 'requests were logged');
+      for (const secret of [
+        password,
+        'wrong log-canary',
+        registered.accessToken,
+        registered.refreshToken,
+        refreshed.accessToken,
+        refreshed.refreshToken,
+      ]) {
+        assert.ok(!output.includes(secret), 'a password or token reached the logs');
+      }
+      assert.equal(code, 0, output);
+      assert.match(output, /"signal":"SIGTERM".*shutting down/);
+      agent.destroy();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

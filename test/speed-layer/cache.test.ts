@@ -1,0 +1,283 @@
+/**
+ * The cache mechanism on both backends (RELIABILITY H1, H2, H5 in-process,
+ * H6, decision 6): no stale value survives a write, invalidation follows the
+ * commit, stampedes load once, grace serves stale on loader failure, pages go
+ * stale with one bump, and (services) a write on instance A is seen by B.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import type { Cache } from '../../src/infra/cache/cache.ts';
+import { unitOfWork } from '../../src/infra/db/unit-of-work.ts';
+import { describeBackends } from '../helpers/backends.ts';
+import { insertUser } from '../helpers/fixtures.ts';
+import { bareCache, memoryStore, naive, redisStore, type StoreHandle } from '../helpers/speed-layer.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const NS = 'h-test';
+const TTL = { ttl: 60_000 };
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+describeBackends('cache', (b) => {
+  let app: FastifyInstance;
+  let store: () => StoreHandle;
+
+  before(async () => {
+    app = await b.app();
+    store = () =>
+      b.backend === 'services' ? redisStore(b.env().REDIS_URL as string, b.redisPrefix) : memoryStore();
+  });
+
+  const displayName = async (id: string) =>
+    (
+      await b
+        .sql()
+        .db.selectFrom('users')
+        .select('display_name')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).display_name;
+
+  /** Commit a new display name, then invalidate — exactly as services do it. */
+  const write = (cache: Cache, id: string, name: string) =>
+    unitOfWork(b.sql().db, async (trx, afterCommit) => {
+      await trx.updateTable('users').set({ display_name: name }).where('id', '=', id).execute();
+      afterCommit(() => cache.invalidate(NS, [id]));
+    });
+
+  /**
+   * H1: a reader misses and loads the old row; a writer commits and
+   * invalidates; only then does the reader try to store the old row.
+   * Returns what a later read sees.
+   */
+  async function staleSetInterleaving(cache: Cache): Promise<string> {
+    const { id } = await insertUser(b.sql().db, { display_name: 'old' });
+    const loaded = deferred();
+    const gate = deferred();
+    const reader = cache.getOrSet(
+      NS,
+      id,
+      async () => {
+        const name = await displayName(id);
+        loaded.resolve();
+        await gate.promise;
+        return name;
+      },
+      TTL,
+    );
+    await loaded.promise; // the reader holds the old row
+    await write(cache, id, 'new');
+    gate.resolve();
+    assert.equal(await reader, 'old', 'the overlapping read may return the old row');
+    return cache.getOrSet(NS, id, () => displayName(id), TTL);
+  }
+
+  describe('H1: the stale-set race', () => {
+    it('leaves no stale value behind', async () => {
+      const h = store();
+      try {
+        assert.equal(await staleSetInterleaving(bareCache(h)), 'new');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('is detected by this test on a naive cache that stores unconditionally (mutation check)', async () => {
+      const h = store();
+      try {
+        const naiveCache = bareCache({ ...h, store: naive(h.store) });
+        assert.equal(await staleSetInterleaving(naiveCache), 'old', 'the naive variant serves the stale row');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('holds for the app cache too (L1 + bus in services mode)', async () => {
+      assert.equal(await staleSetInterleaving(app.cache), 'new');
+    });
+  });
+
+  it('H6: invalidation runs only after commit; a rollback leaves the cache untouched', async () => {
+    const { id } = await insertUser(b.sql().db, { display_name: 'kept' });
+    assert.equal(await app.cache.getOrSet(NS, id, () => displayName(id), TTL), 'kept');
+    const invalidated: string[] = [];
+    await assert.rejects(
+      unitOfWork(b.sql().db, async (trx, afterCommit) => {
+        await trx.updateTable('users').set({ display_name: 'rolled-back' }).where('id', '=', id).execute();
+        afterCommit(async () => {
+          invalidated.push(id);
+        });
+        throw new Error('abort');
+      }),
+      /abort/,
+    );
+    assert.deepEqual(invalidated, []);
+    assert.equal(await displayName(id), 'kept');
+    let order = '';
+    await unitOfWork(b.sql().db, async (trx, afterCommit) => {
+      await trx.updateTable('users').set({ display_name: 'committed' }).where('id', '=', id).execute();
+      afterCommit(async () => {
+        order += 'hook';
+      });
+      order += 'work;';
+    });
+    assert.equal(order, 'work;hook');
+  });
+
+  it('reads through and serves the new profile right after an update', async () => {
+    const { id } = await insertUser(b.sql().db, { display_name: 'before' });
+    assert.equal((await app.users.getPublicProfile(id)).displayName, 'before');
+    await app.users.updateProfile(id, { display_name: 'after' });
+    assert.equal((await app.users.getPublicProfile(id)).displayName, 'after');
+  });
+
+  it('H5 (in-process): 500 concurrent reads of a cold key run the loader once', async () => {
+    const id = randomUUID();
+    let loads = 0;
+    const values = await Promise.all(
+      Array.from({ length: 500 }, () =>
+        app.cache.getOrSet(
+          NS,
+          id,
+          async () => {
+            loads += 1;
+            await new Promise((r) => setTimeout(r, 20));
+            return 'v';
+          },
+          TTL,
+        ),
+      ),
+    );
+    assert.equal(loads, 1);
+    assert.ok(values.every((v) => v === 'v'));
+  });
+
+  it('serves a recently expired value when the loader fails, within grace only', async () => {
+    const id = randomUUID();
+    const fail = async (): Promise<string> => {
+      throw new Error('sql down');
+    };
+    await app.cache.getOrSet(NS, id, async () => 'cached', { ttl: 50, grace: 60_000 });
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(await app.cache.getOrSet(NS, id, fail, { ttl: 50, grace: 60_000 }), 'cached');
+    const other = randomUUID();
+    await app.cache.getOrSet(NS, other, async () => 'cached', { ttl: 50 });
+    await new Promise((r) => setTimeout(r, 80));
+    await assert.rejects(app.cache.getOrSet(NS, other, fail, { ttl: 50 }), /sql down/);
+  });
+
+  it('makes every page of a collection stale with one bump', async () => {
+    const collection = `rooms-${randomUUID()}`;
+    let data = 'v1';
+    const page = (n: number) =>
+      app.cache.getOrSetPage(NS, collection, `p${n}`, async () => `${data}:p${n}`, TTL);
+    assert.deepEqual([await page(1), await page(2)], ['v1:p1', 'v1:p2']);
+    data = 'v2';
+    assert.deepEqual([await page(1), await page(2)], ['v1:p1', 'v1:p2'], 'cached');
+    await app.cache.bump([collection]);
+    assert.deepEqual([await page(1), await page(2)], ['v2:p1', 'v2:p2']);
+  });
+
+  it('H2: randomized reads and writes leave 0 stale reads and every cached value equal to SQL', async () => {
+    const rows = await Promise.all(
+      Array.from({ length: 20 }, () => insertUser(b.sql().db, { display_name: 'v0' })),
+    );
+    const version = new Map(rows.map((r) => [r.id, 0]));
+    const completed = new Map(rows.map((r) => [r.id, 0])); // highest version whose write has returned
+    const writing = new Set<string>();
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const violations: string[] = [];
+    const read = (id: string) => app.cache.getOrSet(NS, `h2:${id}`, () => displayName(id), TTL);
+    const writeNext = async (id: string) => {
+      const next = (version.get(id) ?? 0) + 1;
+      version.set(id, next);
+      await unitOfWork(b.sql().db, async (trx, afterCommit) => {
+        await trx
+          .updateTable('users')
+          .set({ display_name: `v${next}` })
+          .where('id', '=', id)
+          .execute();
+        afterCommit(() => app.cache.invalidate(NS, [`h2:${id}`]));
+      });
+      completed.set(id, next);
+    };
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let op = 0; op < 120; op++) {
+          const row = rows[Math.floor(random() * rows.length)] as { id: string };
+          if (random() < 0.2 && !writing.has(row.id)) {
+            writing.add(row.id); // one writer per row at a time, so versions commit in order
+            await writeNext(row.id).finally(() => writing.delete(row.id));
+          } else {
+            const floor = completed.get(row.id) ?? 0;
+            const seen = Number((await read(row.id)).slice(1));
+            if (seen < floor) violations.push(`${row.id}: read v${seen} after v${floor} completed`);
+          }
+          if (random() < 0.3) await new Promise((r) => setTimeout(r, Math.floor(random() * 5)));
+        }
+      }),
+    );
+    assert.deepEqual(violations, []);
+    for (const row of rows) assert.equal(await read(row.id), await displayName(row.id), 'cache equals SQL');
+  });
+
+  if (b.backend === 'services') {
+    describe('two instances on one Redis', () => {
+      let other: FastifyInstance;
+      before(async () => {
+        other = await b.app();
+      });
+
+      it('a write on A is served by B (L2 invalidated, B’s L1 dropped via the bus)', async () => {
+        const { id } = await insertUser(b.sql().db, { display_name: 'one' });
+        assert.equal((await other.users.getPublicProfile(id)).displayName, 'one'); // B caches it in L1
+        assert.equal((await app.users.getPublicProfile(id)).displayName, 'one');
+        const started = Date.now();
+        await app.users.updateProfile(id, { display_name: 'two' });
+        await waitFor(async () => (await other.users.getPublicProfile(id)).displayName === 'two', {
+          timeoutMs: 1000,
+          intervalMs: 2,
+          what: 'B to see the write',
+        });
+        assert.ok(Date.now() - started < 1000);
+      });
+
+      it('authorization data (l1: false) is never served from L1', async () => {
+        const id = randomUUID();
+        let value = 'granted';
+        const read = (instance: FastifyInstance) =>
+          instance.cache.getOrSet('authz', id, async () => value, { ttl: 60_000, l1: false });
+        assert.equal(await read(other), 'granted');
+        value = 'revoked';
+        await app.cache.invalidate('authz', [id]); // bus delivery not awaited: B must not depend on it
+        assert.equal(await read(other), 'revoked');
+      });
+
+      it('H5 (across instances): concurrent cold reads on two instances load once in total', async () => {
+        const id = randomUUID();
+        let loads = 0;
+        const loader = async () => {
+          loads += 1;
+          await new Promise((r) => setTimeout(r, 50));
+          return 'v';
+        };
+        await Promise.all(
+          Array.from({ length: 200 }, (_, i) => (i % 2 ? app : other).cache.getOrSet(NS, id, loader, TTL)),
+        );
+        assert.equal(loads, 1);
+      });
+    });
+  }
+});

@@ -1,0 +1,171 @@
+/**
+ * Rate limiting through HTTP on both backends (RELIABILITY A12, SPEC §7) and
+ * the per-policy behaviour while Redis is down (F4).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { describeBackends } from '../helpers/backends.ts';
+import { counterValue } from '../helpers/process.ts';
+import { RedisServer } from '../helpers/redis-server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+async function limitedRoute(app: FastifyInstance): Promise<void> {
+  app.post('/probe/register', { config: { rateLimit: [{ policy: 'register_ip', by: 'ip' }] } }, async () => ({
+    ok: true,
+  }));
+  app.post(
+    '/probe/room',
+    { config: { rateLimit: [{ policy: 'room_create_user', by: 'ip' }] } },
+    async () => ({ ok: true }),
+  );
+}
+
+const post = (app: FastifyInstance, url: string, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url, headers });
+
+describeBackends('rate limiting', (b) => {
+  let app: FastifyInstance;
+  before(async () => {
+    app = await b.app(
+      { RATE_LIMIT_REGISTER_IP: '3/1m', RATE_LIMIT_API_IP: '1000/1m' },
+      { plugins: [limitedRoute] },
+    );
+  });
+
+  it('allows the policy’s budget with RateLimit headers, then 429 with Retry-After', async () => {
+    const ip = `10.0.0.${Math.floor(Math.random() * 250)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await app.inject({ method: 'POST', url: '/probe/register', remoteAddress: ip });
+      statuses.push(res.statusCode);
+      if (i < 3) {
+        assert.equal(res.headers['ratelimit-limit'], '3');
+        assert.equal(res.headers['ratelimit-remaining'], String(2 - i));
+        assert.ok(Number(res.headers['ratelimit-reset']) > 0);
+      } else {
+        assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+        assert.equal(res.json().code, 'RATE_LIMITED');
+        assert.ok(Number(res.headers['retry-after']) >= 1 && Number(res.headers['retry-after']) <= 60);
+        assert.equal(res.headers['ratelimit-remaining'], '0');
+      }
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+  });
+
+  it('A12: a spoofed X-Forwarded-For from an untrusted peer does not change the key', async () => {
+    const ip = '10.1.0.1';
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/probe/register',
+        remoteAddress: ip,
+        headers: { 'x-forwarded-for': `203.0.113.${i}` },
+      });
+      statuses.push(res.statusCode);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+  });
+
+  it('behind a trusted proxy, the forwarded client address is the key', async () => {
+    const proxied = await b.app(
+      { RATE_LIMIT_REGISTER_IP: '1/1m', TRUST_PROXY: '127.0.0.1' },
+      { plugins: [limitedRoute] },
+    );
+    const from = (client: string) =>
+      proxied.inject({
+        method: 'POST',
+        url: '/probe/register',
+        remoteAddress: '127.0.0.1',
+        headers: { 'x-forwarded-for': client },
+      });
+    assert.equal((await from('198.51.100.1')).statusCode, 200);
+    assert.equal((await from('198.51.100.2')).statusCode, 200);
+    assert.equal((await from('198.51.100.1')).statusCode, 429);
+  });
+
+  it('every /v1 route spends from the per-IP API budget; unlimited routes carry no headers', async () => {
+    const res = await app.inject(`/v1/users/${randomUUID()}`);
+    assert.equal(res.headers['ratelimit-limit'], '1000');
+    assert.equal((await app.inject('/health/live')).headers['ratelimit-limit'], undefined);
+    const off = await b.app({ RATE_LIMIT_API_IP: 'off' });
+    assert.equal((await off.inject(`/v1/users/${randomUUID()}`)).headers['ratelimit-limit'], undefined);
+  });
+
+  it('reports decisions in /metrics', async () => {
+    await post(app, '/probe/register');
+    const metrics = (await app.inject('/metrics')).body;
+    assert.ok(counterValue(metrics, 'parley_rate_limit_decisions_total', { policy: 'register_ip' }) > 0);
+  });
+});
+
+describeBackends(
+  'rate limiting with Redis down',
+  (b) => {
+    let redis: RedisServer;
+    let a: FastifyInstance;
+    let c: FastifyInstance;
+    before(async () => {
+      redis = await RedisServer.start();
+      const env = {
+        REDIS_URL: redis.url,
+        RATE_LIMIT_REGISTER_IP: '5/15m:insurance',
+        RATE_LIMIT_ROOM_CREATE_USER: '5/1h:closed',
+        RATE_LIMIT_API_IP: '2/1m:open',
+      };
+      a = await b.app(env, { plugins: [limitedRoute] });
+      c = await b.app(env, { plugins: [limitedRoute] });
+    });
+    after(() => redis.stop());
+
+    it('F4: insurance admits at most instances × limit; closed refuses with 503; open lets through; nothing hangs', async () => {
+      await redis.kill();
+      await waitFor(async () => (await a.inject('/health/ready')).json().status === 'degraded', {
+        what: 'a degraded',
+      });
+      await waitFor(async () => (await c.inject('/health/ready')).json().status === 'degraded', {
+        what: 'c degraded',
+      });
+      let admitted = 0;
+      let slowest = 0;
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        const res = await post(i % 2 ? a : c, '/probe/register');
+        slowest = Math.max(slowest, performance.now() - started);
+        if (res.statusCode === 200) admitted += 1;
+        else assert.equal(res.statusCode, 429);
+      }
+      assert.equal(admitted, 10, 'two instances × 5, never unlimited');
+      assert.ok(slowest < 500, `slowest ${slowest} ms`);
+
+      const closed = await post(a, '/probe/room');
+      assert.equal(closed.statusCode, 503);
+      assert.equal(closed.json().code, 'RATE_LIMIT_UNAVAILABLE');
+      assert.equal(closed.headers['retry-after'], '5');
+
+      for (let i = 0; i < 5; i++) {
+        assert.notEqual(
+          (await a.inject(`/v1/users/${randomUUID()}`)).statusCode,
+          429,
+          'the open API budget lets through',
+        );
+      }
+    });
+
+    it('counts exactly in Redis again once it returns, without a restart', async () => {
+      await redis.restart();
+      await waitFor(async () => (await a.inject('/health/ready')).json().status === 'ok', { what: 'a ok' });
+      await waitFor(async () => (await c.inject('/health/ready')).json().status === 'ok', { what: 'c ok' });
+      const statuses = [];
+      for (let i = 0; i < 7; i++) statuses.push((await post(i % 2 ? a : c, '/probe/room')).statusCode);
+      assert.deepEqual(
+        statuses,
+        [200, 200, 200, 200, 200, 429, 429],
+        'shared and exact across both instances',
+      );
+    });
+  },
+  { only: ['services'] },
+);
