@@ -19,7 +19,7 @@ import httpRateLimit from './http/rate-limit.ts';
 import security from './http/security.ts';
 import cachePlugin from './infra/cache/plugin.ts';
 import dbPlugin from './infra/db/plugin.ts';
-import { metricsPlugin } from './infra/metrics.ts';
+import { metricsPlugin, sampledGauge } from './infra/metrics.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
 import { AuditRepository, SessionsRepository } from './modules/auth/auth.repository.ts';
@@ -127,12 +127,26 @@ export async function buildApp(
   const usersRepository = new UsersRepository(db);
   const users = new UsersService({ db, users: usersRepository, cache: app.cache });
   const signingKey = resolveSigningKey(config);
+  const passwords = new Passwords(config.auth.passwordHashConcurrency);
+  const { registry } = app.metrics;
+  sampledGauge(
+    registry,
+    'parley_password_hash_active',
+    'argon2 computations running',
+    () => passwords.load.active,
+  );
+  sampledGauge(
+    registry,
+    'parley_password_hash_waiting',
+    'argon2 computations queued behind PASSWORD_HASH_CONCURRENCY',
+    () => passwords.load.waiting,
+  );
   const auth = new AuthService({
     db,
     users: usersRepository,
     sessions: new SessionsRepository(db),
     audit: new AuditRepository(db),
-    passwords: new Passwords(config.auth.passwordHashConcurrency),
+    passwords,
     access: new AccessTokens(signingKey, config.auth.accessTokenTtlMs),
     refresh: new RefreshTokens(signingKey.refreshKey),
     cache: app.cache,

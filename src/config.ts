@@ -4,6 +4,7 @@
  * typed object with durations already parsed to milliseconds. Everything else
  * receives this object; tests build it with `loadConfig({...})`.
  */
+import { availableParallelism } from 'node:os';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -108,7 +109,10 @@ export interface Config {
     sessionMaxAgeMs: number;
     /** Window in which re-presenting a just-rotated refresh token returns the same successor (0 = strict). */
     refreshReuseGraceMs: number;
-    /** Concurrent argon2 computations per instance; more wait, so a login flood cannot starve other work. */
+    /**
+     * Concurrent argon2 computations per instance (default: CPU cores − 1, at least 1); more
+     * wait, so a login flood always leaves a core to the event loop.
+     */
     passwordHashConcurrency: number;
   };
 }
@@ -414,7 +418,12 @@ export function loadConfig(env: Env): Readonly<Config> {
       refreshTokenTtlMs: r.duration('REFRESH_TOKEN_TTL', '7d'),
       sessionMaxAgeMs: r.duration('SESSION_MAX_AGE', '30d'),
       refreshReuseGraceMs: r.raw('REFRESH_REUSE_GRACE') === '0' ? 0 : r.duration('REFRESH_REUSE_GRACE', '5s'),
-      passwordHashConcurrency: r.int('PASSWORD_HASH_CONCURRENCY', 4, 1, 64),
+      passwordHashConcurrency: r.int(
+        'PASSWORD_HASH_CONCURRENCY',
+        Math.max(1, availableParallelism() - 1),
+        1,
+        64,
+      ),
     },
   };
 

@@ -48,6 +48,18 @@ export function createMetrics(): Metrics {
   };
 }
 
+/** A gauge read at scrape time, for state another component owns (queue depths, pool sizes). */
+export function sampledGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics;

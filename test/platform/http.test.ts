@@ -42,6 +42,7 @@ function assertSecurityHeaders(res: LightMyRequestResponse, label: string): void
     assert.ok(csp.includes(directive), `${label}: CSP lacks ${directive}`);
   }
   assert.ok(h['referrer-policy'], `${label}: referrer-policy`);
+  assert.equal(h['x-frame-options'], 'DENY', label);
   assert.equal(h['x-powered-by'], undefined, label);
   assert.equal(h['cache-control'], 'no-store', label);
   assert.ok(h['x-request-id'], `${label}: x-request-id`);

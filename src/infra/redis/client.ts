@@ -46,6 +46,8 @@ function profileOptions(config: Config['redis'], profile: RedisProfile, name: st
     commandTimeout: config.commandTimeoutMs,
     // A socket with a stalled peer must not look healthy for long.
     keepAlive: 5000,
+    // Commands issued in the same tick (a request's session read and its API budget) leave in one write.
+    enableAutoPipelining: true,
   };
 }
 

@@ -44,6 +44,11 @@ class Semaphore {
     this.#limit = limit;
   }
 
+  /** Tasks running now, and tasks waiting for a slot. */
+  get load(): { active: number; waiting: number } {
+    return { active: this.#active, waiting: this.#waiting.length };
+  }
+
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#active += 1;
@@ -64,6 +69,11 @@ export class Passwords {
   constructor(concurrency: number) {
     this.#gate = new Semaphore(concurrency);
     this.#dummy = hash('parley-timing-parity-dummy', ARGON2_PARAMS);
+  }
+
+  /** argon2 computations running now and queued behind the concurrency cap (for /metrics). */
+  get load(): { active: number; waiting: number } {
+    return this.#gate.load;
   }
 
   hash(password: string): Promise<string> {
