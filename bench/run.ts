@@ -15,6 +15,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { loadConfig } from '../src/config.ts';
 import { createDatabase } from '../src/infra/db/kysely.ts';
@@ -29,10 +30,15 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
+const PASSWORD = 'correct horse battery staple';
 
 interface Scenario {
   name: string;
   url: string;
+  method?: 'GET' | 'POST';
+  body?: string;
+  /** Defaults to BENCH_CONNECTIONS. */
+  connections?: number;
   /** The status every response should have (default 200); anything else counts as a failure. */
   expect?: number;
   headers?: Record<string, string>;
@@ -49,9 +55,19 @@ interface Result {
   failures: number;
 }
 
-async function measure({ name, url, path, headers, expect = 200 }: Scenario): Promise<Result> {
+async function measure(scenario: Scenario): Promise<Result> {
+  const {
+    name,
+    url,
+    method = 'GET',
+    body,
+    path,
+    headers,
+    connections = CONNECTIONS,
+    expect = 200,
+  } = scenario;
   const requests = path ? [{ setupRequest: (req: object) => ({ ...req, path: path() }) }] : undefined;
-  const options = { url, headers, connections: CONNECTIONS, requests };
+  const options = { url, method, body, headers, connections, requests };
   await autocannon({ ...options, duration: 2 }); // warm-up: JIT, pools, caches
   const r = await autocannon({ ...options, duration: DURATION_S });
   return {
@@ -94,6 +110,10 @@ try {
     // The API budgets stay on (their Redis calls are part of every /v1 request) but must not refuse the load.
     RATE_LIMIT_API_IP: '1000000000/1m',
     RATE_LIMIT_API_USER: '1000000000/1m',
+    // The login bench measures hashing: concurrent attempts count before their refund, so limits would refuse.
+    RATE_LIMIT_LOGIN_EMAIL_IP: 'off',
+    RATE_LIMIT_LOGIN_IP: 'off',
+    RATE_LIMIT_LOGIN_ACCOUNT: 'off',
   };
   const sqlDb = createDatabase(loadConfig(env).db.primary);
   await migrateToLatest(sqlDb.db);
@@ -103,7 +123,15 @@ try {
 
   const basePort = await freePort();
   const ports = [await freePort(), await freePort()];
-  children.push(start('bench/baseline.ts', { PORT: String(basePort) }));
+  const baselineSessionKey = `${prefix}baseline:session:<sid>`;
+  children.push(
+    start('bench/baseline.ts', {
+      PORT: String(basePort),
+      JWT_SECRET: env.JWT_SECRET,
+      REDIS_URL,
+      BASELINE_SESSION_KEY: baselineSessionKey,
+    }),
+  );
   for (const port of ports) children.push(start('src/server.ts', { ...env, PORT: String(port) }));
   await waitFor(() => fetch(`http://127.0.0.1:${basePort}/ping`).then((r) => r.ok), { timeoutMs: 15_000 });
   for (const port of ports) {
@@ -117,13 +145,19 @@ try {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       email: 'bench@bench.test',
-      password: 'correct horse battery staple',
+      password: PASSWORD,
       displayName: 'Bench',
     }),
   });
-  const headers = {
-    authorization: `Bearer ${((await registered.json()) as { accessToken: string }).accessToken}`,
-  };
+  const session = (await registered.json()) as { accessToken: string; user: object };
+  const headers = { authorization: `Bearer ${session.accessToken}` };
+  // The minimal /me reads the account from one Redis key per session id.
+  const { sid } = JSON.parse(
+    Buffer.from(session.accessToken.split('.')[1] as string, 'base64url').toString(),
+  );
+  const redis = new Redis(REDIS_URL);
+  await redis.set(baselineSessionKey.replace('<sid>', sid), JSON.stringify(session.user));
+  redis.disconnect();
   for (const url of [app, app2]) await fetch(`${url}/v1/me`, { headers }); // warm the session state
 
   /** SQL statements (of one verb, or all) executed so far by both Parley processes. */
@@ -154,8 +188,14 @@ try {
     headers,
   });
   const sqlPerMe = (await statements()) - sqlBeforeMe;
+  const minimalMe = await measure({
+    name: 'minimal /me: fast-jwt + 1 ioredis GET (reference)',
+    url: `http://127.0.0.1:${basePort}/me`,
+    headers,
+  });
   http.push(
     meResult,
+    minimalMe,
     await measure({ name: 'GET /v1/users/:id warm (L1 hit)', url: `${app}/v1/users/${hotId}`, headers }),
     await measure({
       name: 'GET /v1/users/:id cold (SQL PK miss + cache fill)',
@@ -165,6 +205,24 @@ try {
       path: () => `/v1/users/${randomUUID()}`,
     }),
   );
+  // Login is argon2-bound by design: report its rate, and what it does to a cheap route running beside it.
+  const [login, liveBesideLogin] = await Promise.all([
+    measure({
+      name: 'POST /v1/auth/login (argon2id verify + new session)',
+      url: `${app}/v1/auth/login`,
+      method: 'POST',
+      body: JSON.stringify({ email: 'bench@bench.test', password: PASSWORD }),
+      headers: { 'content-type': 'application/json' },
+      connections: 16,
+    }),
+    measure({ name: 'GET /health/live while logins run', url: `${app}/health/live`, connections: 10 }),
+  ]);
+  const liveAlone = await measure({
+    name: 'GET /health/live alone',
+    url: `${app}/health/live`,
+    connections: 10,
+  });
+  http.push(login, liveBesideLogin, liveAlone);
   const micro = await microBenchmarks(REDIS_URL, prefix, DURATION_S * 200);
 
   process.stdout.write(
@@ -196,6 +254,9 @@ try {
     `\nStampede: 500 concurrent cold reads over 2 processes → ${stampedeQueries} SQL query(ies)\n`,
   );
   process.stdout.write(`GET /v1/me, warm: ${sqlPerMe} SQL statements in ${meResult.requests} requests\n`);
+  process.stdout.write(
+    `GET /v1/me vs the minimal /me of the same run: ${(meResult.rps / minimalMe.rps).toFixed(2)}\n`,
+  );
 } finally {
   await Promise.all(children.map(stop));
   await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
