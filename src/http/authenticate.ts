@@ -1,20 +1,21 @@
 /**
- * Bearer-token authentication for routes that opt in with
- * `onRequest: app.authenticate`. The token is read from the Authorization
+ * Bearer-token authentication for routes that declare
+ * `config: { authenticated: true }`. The token is read from the Authorization
  * header only (never a query string or cookie); the auth service verifies it
- * (signature, claims, the session's live state, the per-user API budget) and
- * the principal lands on `request.principal`.
+ * (signature, claims, the session's live state, the per-user API budget, whose
+ * RateLimit headers the answer carries) and the principal lands on
+ * `request.principal`. A request that fails
+ * authentication spends from the per-IP API budget instead (http/rate-limit.ts),
+ * so a flood of bad tokens from one address runs into 429.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.ts';
 import { AuthErrors } from '../modules/auth/auth.errors.ts';
 import type { AuthService, ClientContext, Principal } from '../modules/auth/auth.service.ts';
+import { settle } from './rate-limit.ts';
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    authenticate: (request: FastifyRequest) => Promise<void>;
-  }
   interface FastifyRequest {
     principal: Principal;
   }
@@ -30,11 +31,19 @@ export function clientContext(request: FastifyRequest): ClientContext {
 
 async function authenticate(app: FastifyInstance, { auth }: { auth: AuthService }): Promise<void> {
   app.decorateRequest('principal', null as unknown as Principal);
-  app.decorate('authenticate', async (request: FastifyRequest) => {
-    const match = BEARER.exec(request.headers.authorization ?? '');
-    if (!match) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
-    request.principal = await auth.authenticate(match[1] as string);
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.routeOptions.config.authenticated) return;
+    try {
+      const match = BEARER.exec(request.headers.authorization ?? '');
+      if (!match) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
+      const { principal, budget } = await auth.authenticate(match[1] as string);
+      request.principal = principal;
+      if (budget) settle([budget], reply);
+    } catch (err) {
+      await app.spendIpBudget(request, reply);
+      throw err;
+    }
   });
 }
 
-export default fp(authenticate, { name: 'authenticate' });
+export default fp(authenticate, { name: 'authenticate', dependencies: ['http-rate-limit'] });

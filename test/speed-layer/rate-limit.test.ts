@@ -3,10 +3,10 @@
  * the per-policy behaviour while Redis is down (F4).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { describeBackends } from '../helpers/backends.ts';
+import { signUp } from '../helpers/fixtures.ts';
 import { counterValue } from '../helpers/process.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -86,12 +86,26 @@ describeBackends('rate limiting', (b) => {
     assert.equal((await from('198.51.100.1')).statusCode, 429);
   });
 
-  it('every /v1 route spends from the per-IP API budget; unlimited routes carry no headers', async () => {
-    const res = await app.inject(`/v1/users/${randomUUID()}`);
+  it('anonymous /v1 routes spend from the per-IP API budget; unlimited routes carry no headers', async () => {
+    const res = await app.inject('/v1/auth/oidc/nowhere/start');
+    assert.equal(res.statusCode, 404);
     assert.equal(res.headers['ratelimit-limit'], '1000');
     assert.equal((await app.inject('/health/live')).headers['ratelimit-limit'], undefined);
     const off = await b.app({ RATE_LIMIT_API_IP: 'off' });
-    assert.equal((await off.inject(`/v1/users/${randomUUID()}`)).headers['ratelimit-limit'], undefined);
+    assert.equal((await off.inject('/v1/auth/oidc/nowhere/start')).headers['ratelimit-limit'], undefined);
+  });
+
+  it('signed-in requests spend their user’s budget, failed authentication the IP’s', async () => {
+    const tight = await b.app({ RATE_LIMIT_API_IP: '3/1m' });
+    const { headers } = await signUp(tight);
+    const ip = '198.51.100.77';
+    const me = (h: Record<string, string>) => tight.inject({ url: '/v1/me', headers: h, remoteAddress: ip });
+    for (let i = 0; i < 5; i++) assert.equal((await me(headers)).statusCode, 200, 'not charged to the IP');
+    const forged = { authorization: `${headers.authorization.slice(0, -2)}xx` };
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await me(forged)).statusCode);
+    assert.deepEqual(statuses, [401, 401, 401, 429], 'a bad-token flood runs into the IP budget');
+    assert.equal((await me(headers)).statusCode, 200, 'the signed-in user is unaffected');
   });
 
   it('reports decisions in /metrics', async () => {
@@ -147,7 +161,7 @@ describeBackends(
 
       for (let i = 0; i < 5; i++) {
         assert.notEqual(
-          (await a.inject(`/v1/users/${randomUUID()}`)).statusCode,
+          (await post(a, '/v1/auth/refresh')).statusCode,
           429,
           'the open API budget lets through',
         );

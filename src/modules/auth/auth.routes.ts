@@ -25,7 +25,7 @@ export default async function authRoutes(
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const authenticated = {
-    onRequest: app.authenticate,
+    config: { authenticated: true },
     schema: { tags, security: [{ bearer: [] }] },
   } as const;
 

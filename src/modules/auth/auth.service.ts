@@ -12,7 +12,7 @@ import type { Cache } from '../../infra/cache/cache.ts';
 import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { unitOfWork } from '../../infra/db/unit-of-work.ts';
-import { assertAllowed, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
+import { assertAllowed, type RateLimitDecision, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import type { UserRow, UsersRepository } from '../users/users.repository.ts';
 import { type AccountView, accountView } from '../users/users.view.ts';
@@ -38,6 +38,12 @@ export interface Principal {
   userId: string;
   sessionId: string;
   role: 'user' | 'admin';
+}
+
+/** A verified request: who is asking, and what is left of their API budget (when that policy is on). */
+export interface Authenticated {
+  principal: Principal;
+  budget: RateLimitDecision | undefined;
 }
 
 export interface AuthResult {
@@ -223,7 +229,7 @@ export class AuthService {
    * synchronous, so the state read and the budget run concurrently: one Redis
    * round trip of latency, not two.
    */
-  async authenticate(bearer: string): Promise<Principal> {
+  async authenticate(bearer: string): Promise<Authenticated> {
     let claims: { sub: string; sid: string };
     try {
       claims = this.#d.access.verify(bearer);
@@ -241,7 +247,7 @@ export class AuthService {
     ]);
     if (!state?.active || state.userId !== claims.sub) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
     if (budget) assertAllowed(budget);
-    return { userId: state.userId, sessionId: claims.sid, role: state.role };
+    return { principal: { userId: state.userId, sessionId: claims.sid, role: state.role }, budget };
   }
 
   async logout(principal: Principal, client: ClientContext): Promise<void> {

@@ -10,16 +10,15 @@ export default async function usersRoutes(
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const schema = { tags: ['users'], security: [{ bearer: [] }] };
+  const config = { authenticated: true };
 
-  r.get(
-    '/me',
-    { onRequest: app.authenticate, schema: { ...schema, response: { 200: Account } } },
-    async (request) => users.getAccount(request.principal.userId),
+  r.get('/me', { config, schema: { ...schema, response: { 200: Account } } }, async (request) =>
+    users.getAccount(request.principal.userId),
   );
 
   r.patch(
     '/me',
-    { onRequest: app.authenticate, schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
+    { config, schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
     async (request) => {
       const { displayName, avatarUrl } = request.body;
       await users.updateProfile(request.principal.userId, {
@@ -33,7 +32,7 @@ export default async function usersRoutes(
   r.get(
     '/users/:id',
     {
-      onRequest: app.authenticate,
+      config,
       schema: { ...schema, params: UserIdParams, response: { 200: PublicProfile } },
     },
     async (request) => users.getPublicProfile(request.params.id),
