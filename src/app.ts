@@ -128,19 +128,12 @@ export async function buildApp(
   const users = new UsersService({ db, users: usersRepository, cache: app.cache });
   const signingKey = resolveSigningKey(config);
   const passwords = new Passwords(config.auth.passwordHashConcurrency);
-  const { registry } = app.metrics;
-  sampledGauge(
-    registry,
-    'parley_password_hash_active',
-    'argon2 computations running',
-    () => passwords.load.active,
-  );
-  sampledGauge(
-    registry,
-    'parley_password_hash_waiting',
-    'argon2 computations queued behind PASSWORD_HASH_CONCURRENCY',
-    () => passwords.load.waiting,
-  );
+  for (const [state, help] of [
+    ['active', 'argon2 computations running'],
+    ['waiting', 'argon2 computations queued behind PASSWORD_HASH_CONCURRENCY'],
+  ] as const) {
+    sampledGauge(app.metrics.registry, `parley_password_hash_${state}`, help, () => passwords.load[state]);
+  }
   const auth = new AuthService({
     db,
     users: usersRepository,

@@ -4,9 +4,9 @@
  * header only (never a query string or cookie); the auth service verifies it
  * (signature, claims, the session's live state, the per-user API budget, whose
  * RateLimit headers the answer carries) and the principal lands on
- * `request.principal`. A request that fails
- * authentication spends from the per-IP API budget instead (http/rate-limit.ts),
- * so a flood of bad tokens from one address runs into 429.
+ * `request.principal`. A request whose authentication fails (401) spends from
+ * the per-IP API budget instead (http/rate-limit.ts), so a flood of bad tokens
+ * from one address runs into 429.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -40,7 +40,10 @@ async function authenticate(app: FastifyInstance, { auth }: { auth: AuthService 
       request.principal = principal;
       if (budget) settle([budget], reply);
     } catch (err) {
-      await app.spendIpBudget(request, reply);
+      // Only a rejected token is anonymous traffic; a spent user budget or an outage is not.
+      if (err instanceof AppError && err.code === AuthErrors.AUTH_UNAUTHENTICATED) {
+        await app.spendIpBudget(request, reply);
+      }
       throw err;
     }
   });

@@ -34,6 +34,12 @@ export function passwordProblem(password: string): string | undefined {
   return undefined;
 }
 
+/** Tasks running now, and tasks waiting for a slot. */
+export interface Load {
+  active: number;
+  waiting: number;
+}
+
 /** A counting semaphore: at most `limit` holders at once, the rest wait in order. */
 class Semaphore {
   readonly #limit: number;
@@ -44,8 +50,7 @@ class Semaphore {
     this.#limit = limit;
   }
 
-  /** Tasks running now, and tasks waiting for a slot. */
-  get load(): { active: number; waiting: number } {
+  get load(): Load {
     return { active: this.#active, waiting: this.#waiting.length };
   }
 
@@ -72,7 +77,7 @@ export class Passwords {
   }
 
   /** argon2 computations running now and queued behind the concurrency cap (for /metrics). */
-  get load(): { active: number; waiting: number } {
+  get load(): Load {
     return this.#gate.load;
   }
 
