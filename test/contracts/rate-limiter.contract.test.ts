@@ -22,38 +22,38 @@ const policies: Record<string, RateLimitPolicy> = {
 const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
 const silent = { info: () => {}, warn: () => {} };
 
+/** The Redis adapter on its own client, for the contract and the adapter's own tests. */
+async function redisLimiter() {
+  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  const health = new RedisHealth(client, { log: silent });
+  await client.connect();
+  await waitFor(() => health.available);
+  const limiter = new RedisRateLimiter({
+    client,
+    health,
+    policies,
+    keyPrefix: createKeys(prefix).rateLimit,
+    insurance: new MemoryRateLimiter(policies),
+    log: silent,
+  });
+  return {
+    limiter,
+    client,
+    close: async () => {
+      health.stop();
+      client.disconnect();
+      await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
+    },
+  };
+}
+
 const adapters: [
   string,
   () => Promise<{ limiter: RateLimiter; close(): Promise<void> }>,
   string | undefined,
 ][] = [
   ['memory', async () => ({ limiter: new MemoryRateLimiter(policies), close: async () => {} }), undefined],
-  [
-    'redis',
-    async () => {
-      const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
-      const health = new RedisHealth(client, { log: silent });
-      await client.connect();
-      await waitFor(() => health.available);
-      const limiter = new RedisRateLimiter({
-        client,
-        health,
-        policies,
-        keyPrefix: createKeys(prefix).rateLimit,
-        insurance: new MemoryRateLimiter(policies),
-        log: silent,
-      });
-      return {
-        limiter,
-        close: async () => {
-          health.stop();
-          client.disconnect();
-          await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
-        },
-      };
-    },
-    servicesSkipReason,
-  ],
+  ['redis', redisLimiter, servicesSkipReason],
 ];
 
 for (const [name, make, skip] of adapters) {
@@ -88,6 +88,20 @@ for (const [name, make, skip] of adapters) {
       assert.equal(results.filter((r) => r.allowed).length, 5);
     });
 
+    it('counts a burst in arrival order: the first callers are admitted', async () => {
+      const subject = randomUUID();
+      const burst = [2, 1, 1, 2, 1].map((points) => h.limiter.consume('five', subject, points));
+      const results = await Promise.all(burst);
+      assert.deepEqual(
+        results.map((r) => r.allowed),
+        [true, true, true, false, false],
+      );
+      assert.deepEqual(
+        results.map((r) => r.remaining),
+        [3, 2, 1, 0, 0],
+      );
+    });
+
     it('refunds points and resets subjects', async () => {
       const subject = randomUUID();
       for (let i = 0; i < 5; i++) await h.limiter.consume('five', subject);
@@ -119,3 +133,25 @@ for (const [name, make, skip] of adapters) {
     });
   });
 }
+
+describe('RedisRateLimiter', { skip: servicesSkipReason }, () => {
+  it('sends a burst of one subject as one Redis call, and separate subjects separately', async (t) => {
+    const { limiter, client, close } = await redisLimiter();
+    t.after(close);
+    // rate-limiter-flexible defines its script as a client command; count the calls to it.
+    const counted = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const script = counted.rlflxIncr as (...args: unknown[]) => unknown;
+    let calls = 0;
+    counted.rlflxIncr = (...args: unknown[]) => {
+      calls += 1;
+      return script.apply(client, args);
+    };
+    const [a, b] = [randomUUID(), randomUUID()];
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, () => limiter.consume('five', a)),
+      limiter.consume('five', b),
+    ]);
+    assert.equal(calls, 2);
+    assert.equal(results.filter((r) => r.allowed).length, 6);
+  });
+});

@@ -69,3 +69,23 @@ export function naive(store: CacheStore): CacheStore {
     bump: (c) => store.bump(c),
   };
 }
+
+/** `store`, counting its reads. */
+export function countingReads(store: CacheStore): { store: CacheStore; reads(): number } {
+  let reads = 0;
+  return {
+    store: {
+      read: (key) => {
+        reads += 1;
+        return store.read(key);
+      },
+      write: (key, payload, ttl, generation) => store.write(key, payload, ttl, generation),
+      invalidate: (keys) => store.invalidate(keys),
+      acquire: (key, ttl) => store.acquire(key, ttl),
+      release: (key, token) => store.release(key, token),
+      version: (c) => store.version(c),
+      bump: (c) => store.bump(c),
+    },
+    reads: () => reads,
+  };
+}

@@ -12,7 +12,14 @@ import type { Cache } from '../../src/infra/cache/cache.ts';
 import { unitOfWork } from '../../src/infra/db/unit-of-work.ts';
 import { describeBackends } from '../helpers/backends.ts';
 import { insertUser } from '../helpers/fixtures.ts';
-import { bareCache, memoryStore, naive, redisStore, type StoreHandle } from '../helpers/speed-layer.ts';
+import {
+  bareCache,
+  countingReads,
+  memoryStore,
+  naive,
+  redisStore,
+  type StoreHandle,
+} from '../helpers/speed-layer.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const NS = 'h-test';
@@ -158,6 +165,52 @@ describeBackends('cache', (b) => {
     );
     assert.equal(loads, 1);
     assert.ok(values.every((v) => v === 'v'));
+  });
+
+  describe('authorization reads (l1: false)', () => {
+    const AUTHZ = { ttl: 60_000, l1: false };
+
+    it('never join a read sent before them: a revocation committed in between is seen', async (t) => {
+      const { id } = await insertUser(b.sql().db, { display_name: 'active' });
+      const handle = store();
+      t.after(() => handle.close());
+      const cache = bareCache(handle);
+      const loaded = deferred();
+      const gate = deferred();
+      const early = cache.getOrSet(
+        NS,
+        id,
+        async () => {
+          const state = await displayName(id);
+          loaded.resolve();
+          await gate.promise;
+          return state;
+        },
+        AUTHZ,
+      );
+      await loaded.promise; // the early read holds the pre-revocation row
+      // Revoked through another instance: this one learns of it only from the store.
+      await write(bareCache(handle), id, 'revoked');
+      const late = cache.getOrSet(NS, id, () => displayName(id), AUTHZ);
+      gate.resolve();
+      assert.equal(await early, 'active', 'the read that began before the revocation may see the old state');
+      assert.equal(await late, 'revoked');
+    });
+
+    it('share one store read among the callers of one event-loop turn', async (t) => {
+      const handle = store();
+      t.after(() => handle.close());
+      const counted = countingReads(handle.store);
+      const cache = bareCache({ ...handle, store: counted.store });
+      const id = randomUUID();
+      await cache.getOrSet(NS, id, async () => 'v', AUTHZ);
+      const before = counted.reads();
+      const values = await Promise.all(
+        Array.from({ length: 50 }, () => cache.getOrSet(NS, id, async () => 'reloaded', AUTHZ)),
+      );
+      assert.equal(counted.reads() - before, 1);
+      assert.ok(values.every((v) => v === 'v'));
+    });
   });
 
   it('serves a recently expired value when the loader fails, within grace only', async () => {

@@ -12,7 +12,8 @@
  * - L1: every local or bus invalidation stamps the key with a local epoch; a
  *   value read or loaded before that epoch is never put into L1.
  *
- * Stampedes: concurrent misses share one in-process promise, and across
+ * Stampedes: concurrent misses share one in-process promise (authorization
+ * reads only within one event-loop turn, see #readThrough), and across
  * instances a short lock in the store lets one loader run while the others
  * poll the store for its result. Grace: an expired value is kept for `grace`
  * longer and served when the loader fails. When Redis is unavailable (the
@@ -94,6 +95,8 @@ export class Cache {
   /** Epoch at which each key was last invalidated (bounded; an evicted stamp only loses the guard for very old keys). */
   readonly #invalidatedAt = new LRUCache<string, number>({ max: 100_000 });
   readonly #flights = new Map<string, Promise<unknown>>();
+  /** Authorization reads waiting for the end of the current event-loop turn (see #readThrough). */
+  readonly #queuedReads = new Map<string, Promise<unknown>>();
   /** Invalidations that could not reach the store (Redis down), replayed when it returns. */
   readonly #pendingKeys = new Set<string>();
   readonly #pendingCollections = new Set<string>();
@@ -141,6 +144,7 @@ export class Cache {
         return hit.value as T;
       }
     }
+    if (!useL1) return this.#readThrough(namespace, key, loader, options);
     const inFlight = this.#flights.get(key);
     if (inFlight) return inFlight as Promise<T>;
     const flight = this.#fetch(namespace, key, loader, options, useL1).finally(() => {
@@ -148,6 +152,29 @@ export class Cache {
     });
     this.#flights.set(key, flight);
     return flight;
+  }
+
+  /**
+   * An authorization read must see every write that completed before its
+   * request arrived, so it never joins a read that was already sent (that read
+   * may predate a revocation). Callers of one event-loop turn share one read,
+   * sent at the end of the turn: a burst of requests for one session costs one
+   * round trip, and each of them is answered by a read issued after it arrived.
+   */
+  #readThrough<T>(
+    namespace: string,
+    key: string,
+    loader: () => Promise<T>,
+    options: CacheOptions,
+  ): Promise<T> {
+    const queued = this.#queuedReads.get(key);
+    if (queued) return queued as Promise<T>;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#queuedReads.delete(key);
+      return this.#fetch(namespace, key, loader, options, false);
+    });
+    this.#queuedReads.set(key, read);
+    return read;
   }
 
   /**

@@ -1,9 +1,14 @@
 /**
  * Redis RateLimiter: counts are shared and exact across instances (one atomic
- * Lua INCR+PEXPIRE per consume). While the shared Redis circuit is open, or
- * when a call fails, each policy's `whenRedisDown` decides: `insurance`
- * consumes from a per-instance memory limiter (so N instances admit at most N×
- * the limit, never unlimited), `open` allows, `closed` refuses with 503.
+ * Lua INCRBY+PEXPIRE per call). Consumes of one (policy, subject) made in the
+ * same event-loop turn are sent as one INCRBY of their sum and handed out in
+ * arrival order, exactly as if they had been counted one by one: a flood from
+ * one account or address costs one Redis call per turn, not one per request.
+ *
+ * While the shared Redis circuit is open, or when a call fails, each policy's
+ * `whenRedisDown` decides: `insurance` consumes from a per-instance memory
+ * limiter (so N instances admit at most N× the limit, never unlimited), `open`
+ * allows, `closed` refuses with 503.
  */
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitPolicy } from '../../config.ts';
@@ -23,9 +28,18 @@ export interface RedisRateLimiterDeps {
   log: { warn(obj: object, msg: string): void };
 }
 
+/** The consumes of one (policy, subject) waiting for the end of the event-loop turn. */
+interface Batch {
+  policy: string;
+  subject: string;
+  points: number;
+  callers: { points: number; resolve: (decision: RateLimitDecision | Promise<RateLimitDecision>) => void }[];
+}
+
 export class RedisRateLimiter implements RateLimiter {
   readonly #deps: RedisRateLimiterDeps;
   readonly #limiters = new Map<string, RateLimiterRedis>();
+  readonly #batches = new Map<string, Batch>();
 
   constructor(deps: RedisRateLimiterDeps) {
     this.#deps = deps;
@@ -44,24 +58,47 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async consume(policy: string, subject: string, points = 1): Promise<RateLimitDecision> {
-    const limiter = this.#limiter(policy);
+    this.#limiter(policy);
+    if (!this.#deps.health.available) return this.#whenRedisDown(policy, subject, points);
+    const id = `${policy}\n${subject}`;
+    let batch = this.#batches.get(id);
+    if (!batch) {
+      const queued: Batch = { policy, subject, points: 0, callers: [] };
+      this.#batches.set(id, queued);
+      setImmediate(() => {
+        this.#batches.delete(id);
+        void this.#send(queued);
+      });
+      batch = queued;
+    }
+    const { callers } = batch;
+    batch.points += points;
+    return new Promise((resolve) => callers.push({ points, resolve }));
+  }
+
+  /** Counts a batch with one call and settles its callers in arrival order. */
+  async #send({ policy, subject, points, callers }: Batch): Promise<void> {
     const settings = this.#deps.policies[policy] as RateLimitPolicy;
-    const { health } = this.#deps;
-    if (health.available) {
-      try {
-        const res = await health.run(() => limiter.consume(subject, points));
-        return decision(settings, res.consumedPoints, res.msBeforeNext);
-      } catch (outcome) {
-        // rate-limiter-flexible rejects with a RateLimiterRes when over the limit: a decision, not a failure.
-        if (outcome instanceof RateLimiterRes)
-          return decision(settings, outcome.consumedPoints, outcome.msBeforeNext);
+    let counted: { consumedPoints: number; msBeforeNext: number };
+    try {
+      counted = await this.#deps.health.run(() => this.#limiter(policy).consume(subject, points));
+    } catch (outcome) {
+      // rate-limiter-flexible rejects with a RateLimiterRes when over the limit: a decision, not a failure.
+      if (!(outcome instanceof RateLimiterRes)) {
         this.#deps.log.warn(
           { layer: 'rate-limit', policy, err: (outcome as Error).message },
           'redis limiter failed',
         );
+        for (const caller of callers) caller.resolve(this.#whenRedisDown(policy, subject, caller.points));
+        return;
       }
+      counted = outcome;
     }
-    return this.#whenRedisDown(policy, settings, subject, points);
+    let consumed = counted.consumedPoints - points;
+    for (const caller of callers) {
+      consumed += caller.points;
+      caller.resolve(decision(settings, consumed, counted.msBeforeNext));
+    }
   }
 
   async refund(policy: string, subject: string, points = 1): Promise<void> {
@@ -76,20 +113,13 @@ export class RedisRateLimiter implements RateLimiter {
     await this.#deps.insurance.reset(policy, subject);
   }
 
-  #whenRedisDown(
-    policy: string,
-    settings: RateLimitPolicy,
-    subject: string,
-    points: number,
-  ): Promise<RateLimitDecision> {
+  async #whenRedisDown(policy: string, subject: string, points: number): Promise<RateLimitDecision> {
+    const settings = this.#deps.policies[policy] as RateLimitPolicy;
     switch (settings.whenRedisDown) {
       case 'insurance':
         return this.#deps.insurance.consume(policy, subject, points, true);
       case 'open':
-        return Promise.resolve({
-          ...decision(settings, 0, settings.durationMs, true),
-          remaining: settings.points,
-        });
+        return { ...decision(settings, 0, settings.durationMs, true), remaining: settings.points };
       case 'closed':
         throw new AppError(RateLimitErrors.RATE_LIMIT_UNAVAILABLE, undefined, {
           headers: { 'retry-after': '5' },
