@@ -40,8 +40,12 @@ describeBackends('auth', (b) => {
     other = b.backend === 'services' ? await b.app({ JWT_SECRET: SECRET }) : app;
   });
 
-  const post = (url: string, payload: object, extra: { ip?: string; token?: string } = {}) =>
-    app.inject({
+  const post = (
+    url: string,
+    payload: object,
+    extra: { ip?: string; token?: string; on?: FastifyInstance } = {},
+  ) =>
+    (extra.on ?? app).inject({
       method: 'POST',
       url,
       payload,
@@ -50,8 +54,8 @@ describeBackends('auth', (b) => {
     });
   const register = (email: string, password: string, displayName = 'Someone') =>
     post('/v1/auth/register', { email, password, displayName });
-  const login = (email: string, password: string, ip?: string) =>
-    post('/v1/auth/login', { email, password }, { ip });
+  const login = (email: string, password: string, ip?: string, on = app) =>
+    post('/v1/auth/login', { email, password }, { ip, on });
   const refresh = (refreshToken: string, on = app) =>
     on.inject({
       method: 'POST',
@@ -425,6 +429,50 @@ describeBackends('auth', (b) => {
       const s2 = (await login(u.email, u.password)).json();
       assert.equal((await post('/v1/auth/logout-all', {}, { token: u.accessToken })).statusCode, 204);
       for (const t of [u.accessToken, s2.accessToken]) assert.equal((await me(t, other)).statusCode, 401);
+    });
+
+    it('logout-all racing logins on two instances: no session is lost from the index', async () => {
+      const u = await signUp(app);
+      const db = b.sql().db;
+      const liveSessions = async () =>
+        (
+          await db
+            .selectFrom('sessions')
+            .select('id')
+            .where('user_id', '=', u.userId)
+            .where('revoked_at', 'is', null)
+            .execute()
+        ).length;
+      // Logins that all completed before logout-all: every one of them must end.
+      const before = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => login(u.email, u.password, freshIp(), i % 2 ? app : other)),
+      );
+      assert.ok(before.every((r) => r.statusCode === 200));
+      // More logins racing the logout-all itself: each may land before it (ended) or after it (live).
+      const racing = Array.from({ length: 6 }, (_, i) =>
+        login(u.email, u.password, freshIp(), i % 2 ? app : other),
+      );
+      const logoutAll = await post('/v1/auth/logout-all', {}, { token: u.accessToken, on: other });
+      assert.equal(logoutAll.statusCode, 204);
+      const raced = await Promise.all(racing);
+      for (const r of before) {
+        const { accessToken } = r.json();
+        assert.equal((await me(accessToken)).statusCode, 401);
+        assert.equal((await me(accessToken, other)).statusCode, 401);
+      }
+      // Whatever survived the race is a real, usable session, and SQL agrees with what the instances accept.
+      const accepted = [];
+      for (const r of raced) {
+        assert.equal(r.statusCode, 200);
+        const { accessToken } = r.json();
+        const [onApp, onOther] = [
+          (await me(accessToken)).statusCode,
+          (await me(accessToken, other)).statusCode,
+        ];
+        assert.equal(onApp, onOther, 'both instances give the same answer');
+        if (onApp === 200) accepted.push(accessToken);
+      }
+      assert.equal(await liveSessions(), accepted.length);
     });
 
     it('B15: lists my sessions and terminates one', async () => {
