@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { Cache } from '../../src/infra/cache/cache.ts';
+import type { Cache, CacheOptions } from '../../src/infra/cache/cache.ts';
 import { unitOfWork } from '../../src/infra/db/unit-of-work.ts';
 import { describeBackends } from '../helpers/backends.ts';
 import { insertUser } from '../helpers/fixtures.ts';
@@ -61,15 +61,13 @@ describeBackends('cache', (b) => {
     });
 
   /**
-   * H1: a reader misses and loads the old row; a writer commits and
-   * invalidates; only then does the reader try to store the old row.
-   * Returns what a later read sees.
+   * Starts a read of `id` that misses, loads the row and then holds it: resolves
+   * once the row is loaded, with the read's result and the release of the hold.
    */
-  async function staleSetInterleaving(cache: Cache): Promise<string> {
-    const { id } = await insertUser(b.sql().db, { display_name: 'old' });
+  async function heldRead(cache: Cache, id: string, options: CacheOptions) {
     const loaded = deferred();
     const gate = deferred();
-    const reader = cache.getOrSet(
+    const result = cache.getOrSet(
       NS,
       id,
       async () => {
@@ -78,12 +76,23 @@ describeBackends('cache', (b) => {
         await gate.promise;
         return name;
       },
-      TTL,
+      options,
     );
-    await loaded.promise; // the reader holds the old row
+    await loaded.promise;
+    return { result, release: gate.resolve };
+  }
+
+  /**
+   * H1: a reader misses and loads the old row; a writer commits and
+   * invalidates; only then does the reader try to store the old row.
+   * Returns what a later read sees.
+   */
+  async function staleSetInterleaving(cache: Cache): Promise<string> {
+    const { id } = await insertUser(b.sql().db, { display_name: 'old' });
+    const reader = await heldRead(cache, id, TTL); // the reader holds the old row
     await write(cache, id, 'new');
-    gate.resolve();
-    assert.equal(await reader, 'old', 'the overlapping read may return the old row');
+    reader.release();
+    assert.equal(await reader.result, 'old', 'the overlapping read may return the old row');
     return cache.getOrSet(NS, id, () => displayName(id), TTL);
   }
 
@@ -175,25 +184,16 @@ describeBackends('cache', (b) => {
       const handle = store();
       t.after(() => handle.close());
       const cache = bareCache(handle);
-      const loaded = deferred();
-      const gate = deferred();
-      const early = cache.getOrSet(
-        NS,
-        id,
-        async () => {
-          const state = await displayName(id);
-          loaded.resolve();
-          await gate.promise;
-          return state;
-        },
-        AUTHZ,
-      );
-      await loaded.promise; // the early read holds the pre-revocation row
+      const early = await heldRead(cache, id, AUTHZ); // the early read holds the pre-revocation row
       // Revoked through another instance: this one learns of it only from the store.
       await write(bareCache(handle), id, 'revoked');
       const late = cache.getOrSet(NS, id, () => displayName(id), AUTHZ);
-      gate.resolve();
-      assert.equal(await early, 'active', 'the read that began before the revocation may see the old state');
+      early.release();
+      assert.equal(
+        await early.result,
+        'active',
+        'the read that began before the revocation may see the old state',
+      );
       assert.equal(await late, 'revoked');
     });
 
