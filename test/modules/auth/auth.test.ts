@@ -549,6 +549,28 @@ describeBackends('auth', (b) => {
     });
   });
 
+  describe('API budget under a burst', () => {
+    it('a burst from one account on two instances admits exactly the budget, each remaining count once', async () => {
+      const env = { JWT_SECRET: SECRET, RATE_LIMIT_API_USER: '10/1m' };
+      const first = await b.app(env);
+      const second = b.backend === 'services' ? await b.app(env) : first;
+      const u = await signUp(first); // registration is not an authenticated call: the budget is untouched
+      const burst = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? first : second).inject({ url: '/v1/me', headers: u.headers }),
+        ),
+      );
+      const admitted = burst.filter((r) => r.statusCode === 200);
+      assert.equal(admitted.length, 10);
+      assert.ok(burst.every((r) => r.statusCode === 200 || r.statusCode === 429));
+      assert.ok(
+        burst.filter((r) => r.statusCode === 429).every((r) => Number(r.headers['retry-after']) >= 1),
+      );
+      const remaining = admitted.map((r) => Number(r.headers['ratelimit-remaining'])).sort((x, y) => x - y);
+      assert.deepEqual(remaining, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    });
+  });
+
   describe('profile and bad input', () => {
     it('PATCH /v1/me updates the profile, seen at once by GET /v1/me on every instance', async () => {
       const u = await signUp(app);
