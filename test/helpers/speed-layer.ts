@@ -59,33 +59,31 @@ export function bareCache(handle: StoreHandle): Cache {
  * reader saw and always stores — the classic cache-aside bug.
  */
 export function naive(store: CacheStore): CacheStore {
-  return {
-    read: (key) => store.read(key),
+  return wrap(store, {
     write: async (key, payload, ttl) => store.write(key, payload, ttl, (await store.read(key)).generation),
-    invalidate: (keys) => store.invalidate(keys),
-    acquire: (key, ttl) => store.acquire(key, ttl),
-    release: (key, token) => store.release(key, token),
-    version: (c) => store.version(c),
-    bump: (c) => store.bump(c),
-  };
+  });
 }
 
 /** `store`, counting its reads. */
 export function countingReads(store: CacheStore): { store: CacheStore; reads(): number } {
   let reads = 0;
+  const read = (key: string) => {
+    reads += 1;
+    return store.read(key);
+  };
+  return { store: wrap(store, { read }), reads: () => reads };
+}
+
+/** `store` with some of its operations replaced. */
+function wrap(store: CacheStore, replaced: Partial<CacheStore>): CacheStore {
   return {
-    store: {
-      read: (key) => {
-        reads += 1;
-        return store.read(key);
-      },
-      write: (key, payload, ttl, generation) => store.write(key, payload, ttl, generation),
-      invalidate: (keys) => store.invalidate(keys),
-      acquire: (key, ttl) => store.acquire(key, ttl),
-      release: (key, token) => store.release(key, token),
-      version: (c) => store.version(c),
-      bump: (c) => store.bump(c),
-    },
-    reads: () => reads,
+    read: (key) => store.read(key),
+    write: (key, payload, ttl, generation) => store.write(key, payload, ttl, generation),
+    invalidate: (keys) => store.invalidate(keys),
+    acquire: (key, ttl) => store.acquire(key, ttl),
+    release: (key, token) => store.release(key, token),
+    version: (c) => store.version(c),
+    bump: (c) => store.bump(c),
+    ...replaced,
   };
 }

@@ -31,6 +31,7 @@ export interface RedisRateLimiterDeps {
 /** The consumes of one (policy, subject) waiting for the end of the event-loop turn. */
 interface Batch {
   policy: string;
+  limiter: RateLimiterRedis;
   subject: string;
   points: number;
   callers: { points: number; resolve: (decision: RateLimitDecision | Promise<RateLimitDecision>) => void }[];
@@ -58,12 +59,12 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async consume(policy: string, subject: string, points = 1): Promise<RateLimitDecision> {
-    this.#limiter(policy);
+    const limiter = this.#limiter(policy);
     if (!this.#deps.health.available) return this.#whenRedisDown(policy, subject, points);
     const id = `${policy}\n${subject}`;
     let batch = this.#batches.get(id);
     if (!batch) {
-      const queued: Batch = { policy, subject, points: 0, callers: [] };
+      const queued: Batch = { policy, limiter, subject, points: 0, callers: [] };
       this.#batches.set(id, queued);
       setImmediate(() => {
         this.#batches.delete(id);
@@ -77,11 +78,11 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /** Counts a batch with one call and settles its callers in arrival order. */
-  async #send({ policy, subject, points, callers }: Batch): Promise<void> {
+  async #send({ policy, limiter, subject, points, callers }: Batch): Promise<void> {
     const settings = this.#deps.policies[policy] as RateLimitPolicy;
     let counted: { consumedPoints: number; msBeforeNext: number };
     try {
-      counted = await this.#deps.health.run(() => this.#limiter(policy).consume(subject, points));
+      counted = await this.#deps.health.run(() => limiter.consume(subject, points));
     } catch (outcome) {
       // rate-limiter-flexible rejects with a RateLimiterRes when over the limit: a decision, not a failure.
       if (!(outcome instanceof RateLimiterRes)) {
