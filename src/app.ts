@@ -2,8 +2,8 @@
  * `buildApp(config)` assembles Parley and returns a ready Fastify instance;
  * it never listens (see server.ts) so tests and benchmarks can build as many
  * instances as they need. Registration follows the data flow:
- * infra (metrics, SQL, Redis) → cross-cutting HTTP (errors, security,
- * observability, docs) → domain services → routes.
+ * infra (metrics, SQL, Redis, cache, limiter) → cross-cutting HTTP (errors,
+ * security, observability, docs, the access step) → modules, one plugin each.
  */
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -15,32 +15,14 @@ import errorHandling from './http/errors.ts';
 import healthRoutes from './http/health.routes.ts';
 import jsonBody from './http/json-body.ts';
 import observability, { requestId } from './http/observability.ts';
-import httpRateLimit from './http/rate-limit.ts';
 import security from './http/security.ts';
 import cachePlugin from './infra/cache/plugin.ts';
 import dbPlugin from './infra/db/plugin.ts';
-import { metricsPlugin, sampledGauge } from './infra/metrics.ts';
+import { metricsPlugin } from './infra/metrics.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
-import { AuditRepository, SessionsRepository } from './modules/auth/auth.repository.ts';
-import authRoutes from './modules/auth/auth.routes.ts';
-import { AuthService } from './modules/auth/auth.service.ts';
-import { OidcRepository } from './modules/auth/oidc.repository.ts';
-import { OidcService } from './modules/auth/oidc.service.ts';
-import { Passwords } from './modules/auth/passwords.ts';
-import { resolveSigningKey } from './modules/auth/signing-key.ts';
-import { AccessTokens, RefreshTokens } from './modules/auth/tokens.ts';
-import { UsersRepository } from './modules/users/users.repository.ts';
-import usersRoutes from './modules/users/users.routes.ts';
-import { UsersService } from './modules/users/users.service.ts';
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Domain services, for the transports and for tests that drive the rules directly. */
-    users: UsersService;
-    auth: AuthService;
-  }
-}
+import auth from './modules/auth/index.ts';
+import users from './modules/users/index.ts';
 
 export interface BuildOptions {
   /** Extra plugins registered after Parley's own routes, for embedders and tests. */
@@ -107,6 +89,22 @@ export async function buildApp(
     (httpPart === 'body' ? ajv.body : ajv.text).compile(schema as object),
   );
 
+  try {
+    await register(app, config, options);
+    await app.ready();
+  } catch (err) {
+    // A plugin that failed to load (bad wiring, schema guard) must not leave pools and sockets open.
+    await app.close().catch(() => {});
+    throw err;
+  }
+  return app;
+}
+
+async function register(
+  app: FastifyInstance,
+  config: Readonly<Config>,
+  options: BuildOptions,
+): Promise<void> {
   // Infra, in dependency order.
   await app.register(metricsPlugin);
   await app.register(dbPlugin, { config: config.db });
@@ -114,54 +112,18 @@ export async function buildApp(
   await app.register(cachePlugin, { config: config.redis });
   await app.register(rateLimitPlugin, { policies: config.rateLimits });
 
-  // Cross-cutting HTTP.
+  // Cross-cutting HTTP: the access step (authentication, then limits) comes before any route.
   await app.register(errorHandling);
   await app.register(jsonBody);
   await app.register(security, { config: config.http });
   await app.register(observability);
-  await app.register(httpRateLimit, { policies: config.rateLimits });
   await app.register(docs);
-
-  // Domain services, then their routes.
-  const db = app.sql.primary.db;
-  const usersRepository = new UsersRepository(db);
-  const users = new UsersService({ db, users: usersRepository, cache: app.cache });
-  const signingKey = resolveSigningKey(config);
-  const passwords = new Passwords(config.auth.passwordHashConcurrency);
-  for (const [state, help] of [
-    ['active', 'argon2 computations running'],
-    ['waiting', 'argon2 computations queued behind PASSWORD_HASH_CONCURRENCY'],
-  ] as const) {
-    sampledGauge(app.metrics.registry, `parley_password_hash_${state}`, help, () => passwords.load[state]);
-  }
-  const auth = new AuthService({
-    db,
-    users: usersRepository,
-    sessions: new SessionsRepository(db),
-    audit: new AuditRepository(db),
-    passwords,
-    access: new AccessTokens(signingKey, config.auth.accessTokenTtlMs),
-    refresh: new RefreshTokens(signingKey.refreshKey),
-    cache: app.cache,
-    limiter: app.rateLimiter,
-    policies: config.rateLimits,
-    settings: config.auth,
-  });
-  const oidc = new OidcService({
-    config: config.oidc,
-    flows: new OidcRepository(db),
-    users: usersRepository,
-    auth,
-  });
-  app.decorate('users', users);
-  app.decorate('auth', auth);
-  await app.register(authenticate, { auth });
-
+  await app.register(authenticate, { policies: config.rateLimits });
   await app.register(healthRoutes);
-  await app.register(authRoutes, { prefix: '/v1', auth, oidc, publicUrl: config.oidc.publicUrl });
-  await app.register(usersRoutes, { prefix: '/v1', users });
+
+  // Modules, each wiring its own repository, service and routes.
+  await app.register(users);
+  await app.register(auth, { config });
 
   for (const plugin of options.plugins ?? []) await app.register(plugin);
-  await app.ready();
-  return app;
 }

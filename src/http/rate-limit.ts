@@ -1,105 +1,107 @@
 /**
- * Rate limiting on HTTP routes. A route opts in with
- * `config: { rateLimit: [{ policy: 'register_ip', by: 'ip' }] }`, decided in
- * onRequest before the body is read.
- *
- * The API budgets split by who is asking, as GitHub's do: an authenticated
- * route (`config: { authenticated: true }`) spends from the caller's per-user
- * budget (`api_user`, checked with the session, see http/authenticate.ts), and
- * from the per-IP budget (`api_ip`) only when authentication fails; every
- * other /v1 route spends from the per-IP budget, started in onRequest and
- * enforced in preHandler. A signed-in request therefore pays one budget, not
- * two. Limited responses carry RateLimit-Limit/-Remaining/-Reset for the
- * tightest policy; a refusal is `429 RATE_LIMITED` with Retry-After.
+ * The HTTP limit step: one place where a request spends its rate limits,
+ * called by the access hook (authenticate.ts) once it knows who is asking and
+ * before the body is read. A request spends, in one round trip:
+ * - its API budget, split by caller as GitHub's is: a signed-in request pays
+ *   the per-user budget (`api_user`), any other /v1 request the per-IP one
+ *   (`api_ip`) — one budget, never two;
+ * - the route's own policies, `config: { rateLimit: [{ policy, by }] }`,
+ *   counted per client IP or per signed-in user (`by: 'user'` is refused on
+ *   public routes at registration).
+ * A refusal is `429 RATE_LIMITED` with Retry-After; otherwise the response
+ * carries RateLimit-Limit/-Remaining/-Reset for the tightest policy. A request
+ * whose token is rejected pays the per-IP budget, so a flood of bad tokens from
+ * one address runs into 429.
  *
  * The IP is Fastify's `request.ip`, which honours TRUST_PROXY: a peer that is
  * not a trusted proxy cannot change its key with X-Forwarded-For.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Config, RateLimitPolicyName } from '../config.ts';
-import { assertAllowed, type RateLimitDecision, rateLimitHeaders } from '../infra/rate-limit/limiter.ts';
+import {
+  assertAllowed,
+  type RateLimitDecision,
+  type RateLimiter,
+  rateLimitHeaders,
+} from '../infra/rate-limit/limiter.ts';
 
 export interface RouteRateLimit {
   policy: RateLimitPolicyName;
-  /** What the count is per: the client IP (more subjects arrive with authentication). */
-  by: 'ip';
+  /** What the count is per: the client IP, or the signed-in user (authenticated routes only). */
+  by: 'ip' | 'user';
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     rateLimit?: RouteRateLimit[];
-    /** Set by authenticated routes: they spend from the per-user API budget instead of the per-IP one. */
-    authenticated?: boolean;
-  }
-  interface FastifyInstance {
-    /** Spends one point of the per-IP API budget; 429 when it is exhausted. For failed authentication. */
-    spendIpBudget(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+    /** Reachable without a session (sign-up and sign-in entry points); every other /v1 route is authenticated. */
+    public?: boolean;
   }
 }
 
-const API_IP: RouteRateLimit[] = [{ policy: 'api_ip', by: 'ip' }];
+const NONE: RouteRateLimit[] = [];
 
-function subject(limit: RouteRateLimit, request: FastifyRequest): string {
-  switch (limit.by) {
-    case 'ip':
-      return request.ip;
-  }
+/** True for the routes the access rules cover: everything under /v1. */
+export function isApiRoute(url: string | undefined): boolean {
+  return url?.startsWith('/v1/') === true;
 }
 
-async function rateLimit(
-  app: FastifyInstance,
-  { policies }: { policies: Config['rateLimits'] },
-): Promise<void> {
-  const consume = (limits: RouteRateLimit[], request: FastifyRequest) =>
-    Promise.all(
-      limits
-        .filter((l) => policies[l.policy])
-        .map((l) => app.rateLimiter.consume(l.policy, subject(l, request))),
-    );
-  /** The API-budget decision of each in-flight request; settled by preHandler and onSend. */
-  const budgets = new WeakMap<FastifyRequest, Promise<RateLimitDecision[]>>();
+export class HttpLimits {
+  readonly #limiter: RateLimiter;
+  readonly #policies: Config['rateLimits'];
 
-  app.decorate('spendIpBudget', async (request: FastifyRequest, reply: FastifyReply) => {
-    settle(await consume(API_IP, request), reply);
-  });
+  constructor(limiter: RateLimiter, policies: Config['rateLimits']) {
+    this.#limiter = limiter;
+    this.#policies = policies;
+  }
 
-  app.addHook('onRequest', async (request, reply) => {
+  /** Throws at registration when a route's limits cannot be applied (a per-user limit on a public route). */
+  check(route: RouteOptions): void {
+    const config = route.config as { rateLimit?: RouteRateLimit[]; public?: boolean } | undefined;
+    const signedIn = isApiRoute(route.url) && !config?.public;
+    for (const limit of config?.rateLimit ?? NONE) {
+      if (limit.by === 'user' && !signedIn) {
+        throw new Error(
+          `${route.method} ${route.url}: "${limit.policy}" is per user, but the route is public`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Spends the request's API budget and its route's policies; `userId` is the
+   * verified caller on authenticated routes. Resolves once all are decided.
+   */
+  async spend(request: FastifyRequest, reply: FastifyReply, userId: string | undefined): Promise<void> {
     const { url, config } = request.routeOptions;
-    if (policies.api_ip && !config.authenticated && url?.startsWith('/v1/')) {
-      // Not awaited here: the route's own policies below run in the same Redis round trip.
-      const budget = consume(API_IP, request);
-      budget.catch(() => {}); // settled (and rethrown) in preHandler
-      budgets.set(request, budget);
+    const own = config.rateLimit ?? NONE;
+    const budget: RateLimitPolicyName | undefined = isApiRoute(url)
+      ? userId === undefined
+        ? 'api_ip'
+        : 'api_user'
+      : undefined;
+    const pending: Promise<RateLimitDecision>[] = [];
+    if (budget && this.#policies[budget]) {
+      pending.push(this.#limiter.consume(budget, userId ?? request.ip));
     }
-    // A route's own policies guard costly or abuse-prone work: decided before the body is even read.
-    const own = await consume(request.routeOptions.config.rateLimit ?? [], request);
-    settle(own, reply);
-  });
-
-  app.addHook('preHandler', async (request, reply) => {
-    const budget = budgets.get(request);
-    if (budget) settle(await budget, reply);
-  });
-
-  // Requests that fail before preHandler (401, 400…) still report the budget they spent.
-  app.addHook('onSend', async (request, reply) => {
-    const budget = budgets.get(request);
-    if (budget && !reply.hasHeader('ratelimit-limit')) {
-      const decisions = await budget.catch(() => []);
-      if (decisions[0]) reply.headers(rateLimitHeaders(decisions[0]));
+    for (const limit of own) {
+      if (!this.#policies[limit.policy]) continue;
+      const subject = limit.by === 'user' ? userId : request.ip;
+      if (subject !== undefined) pending.push(this.#limiter.consume(limit.policy, subject));
     }
-  });
+    if (pending.length > 0) settle(await Promise.all(pending), reply);
+  }
+
+  /** Spends one point of the per-IP budget for a request whose token was rejected. */
+  async spendRejected(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (this.#policies.api_ip) settle([await this.#limiter.consume('api_ip', request.ip)], reply);
+  }
 }
 
 /** Refuses with 429 if any decision refused; otherwise reports the tightest in the RateLimit headers. */
-export function settle(decisions: RateLimitDecision[], reply: FastifyReply): void {
-  if (decisions.length === 0) return;
+function settle(decisions: RateLimitDecision[], reply: FastifyReply): void {
   const refused = decisions.find((d) => !d.allowed);
   if (refused) assertAllowed(refused);
-  const current = Number(reply.getHeader('ratelimit-remaining') ?? Number.POSITIVE_INFINITY);
   const tightest = decisions.reduce((a, d) => (d.remaining < a.remaining ? d : a));
-  if (tightest.remaining < current) reply.headers(rateLimitHeaders(tightest));
+  reply.headers(rateLimitHeaders(tightest));
 }
-
-export default fp(rateLimit, { name: 'http-rate-limit', dependencies: ['rate-limit'] });

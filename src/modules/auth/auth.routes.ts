@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { clientContext } from '../../http/authenticate.ts';
+import { clientContext, principalOf } from '../../principal.ts';
 import {
   AuthResult,
   ChangePasswordBody,
@@ -18,22 +18,21 @@ import type { OidcService } from './oidc.service.ts';
 /** Credentials are small: a 16 KiB body limit keeps hashing-DoS payloads out. */
 const AUTH_BODY_LIMIT = 16 * 1024;
 const tags = ['auth'];
+/** The sign-up and sign-in entry points: the only auth routes reachable without a session. */
+const PUBLIC = { public: true } as const;
 
 export default async function authRoutes(
   app: FastifyInstance,
   { auth, oidc, publicUrl }: { auth: AuthService; oidc: OidcService; publicUrl: string },
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const authenticated = {
-    config: { authenticated: true },
-    schema: { tags, security: [{ bearer: [] }] },
-  } as const;
+  const signedIn = { tags, security: [{ bearer: [] }] };
 
   r.post(
     '/auth/register',
     {
       bodyLimit: AUTH_BODY_LIMIT,
-      config: { rateLimit: [{ policy: 'register_ip', by: 'ip' }] },
+      config: { ...PUBLIC, rateLimit: [{ policy: 'register_ip', by: 'ip' }] },
       schema: { tags, body: RegisterBody, response: { 201: AuthResult } },
     },
     async (request, reply) =>
@@ -42,20 +41,24 @@ export default async function authRoutes(
 
   r.post(
     '/auth/login',
-    { bodyLimit: AUTH_BODY_LIMIT, schema: { tags, body: LoginBody, response: { 200: AuthResult } } },
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: PUBLIC,
+      schema: { tags, body: LoginBody, response: { 200: AuthResult } },
+    },
     async (request) => auth.login(request.body, clientContext(request)),
   );
 
   r.get(
     '/auth/oidc/:provider/start',
-    { schema: { tags, params: OidcProviderParams, response: { 302: Type.Null() } } },
+    { config: PUBLIC, schema: { tags, params: OidcProviderParams, response: { 302: Type.Null() } } },
     async (request, reply) => reply.redirect((await oidc.start(request.params.provider)).href, 302),
   );
 
   r.get(
     '/auth/oidc/:provider/callback',
     {
-      config: { rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
+      config: { ...PUBLIC, rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
       schema: { tags, params: OidcProviderParams, response: { 200: AuthResult } },
     },
     async (request) => {
@@ -69,33 +72,33 @@ export default async function authRoutes(
     '/auth/refresh',
     {
       bodyLimit: AUTH_BODY_LIMIT,
-      config: { rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
+      config: { ...PUBLIC, rateLimit: [{ policy: 'refresh_ip', by: 'ip' }] },
       schema: { tags, body: RefreshBody, response: { 200: AuthResult } },
     },
     async (request) => auth.refresh(request.body.refreshToken, clientContext(request)),
   );
 
-  r.post('/auth/logout', authenticated, async (request, reply) => {
-    await auth.logout(request.principal, clientContext(request));
+  r.post('/auth/logout', { schema: signedIn }, async (request, reply) => {
+    await auth.logout(principalOf(request), clientContext(request));
     return reply.status(204).send();
   });
 
-  r.post('/auth/logout-all', authenticated, async (request, reply) => {
-    await auth.logoutAll(request.principal, clientContext(request));
+  r.post('/auth/logout-all', { schema: signedIn }, async (request, reply) => {
+    await auth.logoutAll(principalOf(request), clientContext(request));
     return reply.status(204).send();
   });
 
   r.get(
     '/auth/sessions',
-    { ...authenticated, schema: { ...authenticated.schema, response: { 200: Type.Array(Session) } } },
-    async (request) => auth.listSessions(request.principal),
+    { schema: { ...signedIn, response: { 200: Type.Array(Session) } } },
+    async (request) => auth.listSessions(principalOf(request)),
   );
 
   r.delete(
     '/auth/sessions/:id',
-    { ...authenticated, schema: { ...authenticated.schema, params: SessionIdParams } },
+    { schema: { ...signedIn, params: SessionIdParams } },
     async (request, reply) => {
-      await auth.revokeSession(request.principal, request.params.id, clientContext(request));
+      await auth.revokeSession(principalOf(request), request.params.id, clientContext(request));
       return reply.status(204).send();
     },
   );
@@ -103,12 +106,13 @@ export default async function authRoutes(
   r.post(
     '/auth/password',
     {
-      ...authenticated,
       bodyLimit: AUTH_BODY_LIMIT,
-      schema: { ...authenticated.schema, body: ChangePasswordBody },
+      // Counted per user before the current password is checked: wrong guesses count too.
+      config: { rateLimit: [{ policy: 'password_change_user', by: 'user' }] },
+      schema: { ...signedIn, body: ChangePasswordBody },
     },
     async (request, reply) => {
-      await auth.changePassword(request.principal, request.body, clientContext(request));
+      await auth.changePassword(principalOf(request), request.body, clientContext(request));
       return reply.status(204).send();
     },
   );

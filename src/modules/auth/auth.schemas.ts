@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { Account, DisplayName } from '../users/index.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -6,12 +7,6 @@ const strict = { additionalProperties: false } as const;
 export const Email = Type.String({ minLength: 3, maxLength: 254 });
 /** The policy (8–128 characters, not common) is checked by the service; this only bounds the input (1 KiB). */
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
-/** 1–64 characters, no control characters. */
-export const DisplayName = Type.String({
-  minLength: 1,
-  maxLength: 64,
-  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
-});
 
 export const RegisterBody = Type.Object(
   { email: Email, password: Password, displayName: DisplayName },
@@ -28,15 +23,6 @@ export const OidcProviderParams = Type.Object(
   strict,
 );
 export const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
-
-export const Account = Type.Object({
-  id: Type.String(),
-  email: Type.String(),
-  displayName: Type.String(),
-  avatarUrl: Type.Union([Type.String(), Type.Null()]),
-  role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
-  createdAt: Type.String({ format: 'date-time' }),
-});
 
 export const AuthResult = Type.Object({
   user: Account,

@@ -5,17 +5,22 @@
  * session list. SQL is written first; the cache is invalidated after commit.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.ts';
 import { AppError, Errors } from '../../errors.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
-import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { unitOfWork } from '../../infra/db/unit-of-work.ts';
-import { assertAllowed, type RateLimitDecision, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
+import { assertAllowed, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
 import { uuidv7 } from '../../lib/ids.ts';
-import type { UserRow, UsersRepository } from '../users/users.repository.ts';
-import { type AccountView, accountView } from '../users/users.view.ts';
+import type { ClientContext, Principal } from '../../principal.ts';
+import {
+  type Account,
+  accountView,
+  normalizeEmail,
+  type UserRow,
+  type UsersService,
+} from '../users/index.ts';
 import { AuthErrors } from './auth.errors.ts';
 import type {
   AuditEvent,
@@ -25,29 +30,12 @@ import type {
   SessionsRepository,
 } from './auth.repository.ts';
 import { type Passwords, passwordProblem } from './passwords.ts';
-import type { AccessTokens, RefreshTokens } from './tokens.ts';
+import type { AccessClaims, AccessTokens, RefreshTokens } from './tokens.ts';
 
 const SESSION_STATE = 'session-state';
 
-export interface ClientContext {
-  ip: string;
-  userAgent: string | undefined;
-}
-
-export interface Principal {
-  userId: string;
-  sessionId: string;
-  role: 'user' | 'admin';
-}
-
-/** A verified request: who is asking, and what is left of their API budget (when that policy is on). */
-export interface Authenticated {
-  principal: Principal;
-  budget: RateLimitDecision | undefined;
-}
-
 export interface AuthResult {
-  user: AccountView;
+  user: Account;
   accessToken: string;
   refreshToken: string;
   /** Access-token lifetime, seconds. */
@@ -66,7 +54,7 @@ export interface SessionView {
 
 export interface AuthServiceDeps {
   db: Kysely<DB>;
-  users: UsersRepository;
+  users: UsersService;
   sessions: SessionsRepository;
   audit: AuditRepository;
   passwords: Passwords;
@@ -78,21 +66,15 @@ export interface AuthServiceDeps {
   settings: Config['auth'];
 }
 
-const EMAIL =
-  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
-
-/**
- * Emails are compared trimmed, NFC-normalised and lower-cased (NFC and NFD
- * spellings are one account); the result must be an ASCII address.
- */
-export function normalizeEmail(email: string): string {
-  const normalized = email.trim().normalize('NFC').toLowerCase();
-  if (!EMAIL.test(normalized) || normalized.length > 254) {
+/** The one email policy (users module); a bad address is a 400 naming the field. */
+function emailOf(input: string): string {
+  const email = normalizeEmail(input);
+  if (email === undefined) {
     throw new AppError(Errors.VALIDATION_FAILED, 'body.email must be an email address', {
       fields: [{ field: 'body.email', message: 'must be an email address' }],
     });
   }
-  return normalized;
+  return email;
 }
 
 /** Identifies an email in rate-limit keys and logs without storing the address itself. */
@@ -107,33 +89,24 @@ export class AuthService {
     this.#d = deps;
   }
 
+  /** Creates the account, its first session and the audit row in one transaction: all or nothing. */
   async register(
     input: { email: string; password: string; displayName: string },
     client: ClientContext,
   ): Promise<AuthResult> {
     const problem = passwordProblem(input.password);
     if (problem) throw new AppError(AuthErrors.AUTH_WEAK_PASSWORD, `The password ${problem}`);
-    const now = Date.now();
-    const row: UserRow = {
-      id: uuidv7(),
-      email: normalizeEmail(input.email),
-      email_verified_at: null,
-      password_hash: await this.#d.passwords.hash(input.password),
-      display_name: input.displayName,
-      avatar_url: null,
-      role: 'user',
-      disabled_at: null,
-      created_at: now,
-      updated_at: now,
-    };
-    try {
-      await this.#d.users.create(row);
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError(AuthErrors.AUTH_EMAIL_TAKEN);
-      throw err;
-    }
-    await this.#audit({ user_id: row.id, event: 'register' }, client);
-    return this.#startSession(row, client);
+    const email = emailOf(input.email);
+    const passwordHash = await this.#d.passwords.hash(input.password);
+    return unitOfWork(this.#d.db, async (trx) => {
+      const user = await this.#d.users.create(
+        { email, displayName: input.displayName, passwordHash, emailVerified: false },
+        trx,
+      );
+      if (!user) throw new AppError(AuthErrors.AUTH_EMAIL_TAKEN);
+      await this.#audit({ user_id: user.id, event: 'register' }, client, trx);
+      return this.#startSession(user, client, trx);
+    });
   }
 
   /**
@@ -143,7 +116,7 @@ export class AuthService {
    * failures count and concurrent guesses cannot overshoot the limit.
    */
   async login(input: { email: string; password: string }, client: ClientContext): Promise<AuthResult> {
-    const email = normalizeEmail(input.email);
+    const email = emailOf(input.email);
     const key = emailKey(email);
     const counted = this.#loginCounters(key, client.ip);
     const decisions = await Promise.all(
@@ -169,7 +142,7 @@ export class AuthService {
     }
     await Promise.all(counted.map(([policy, subject]) => this.#d.limiter.refund(policy, subject)));
     if (this.#d.passwords.needsRehash(user.password_hash as string)) {
-      await this.#d.users.updatePasswordHash(user.id, await this.#d.passwords.hash(input.password));
+      await this.#d.users.setPasswordHash(user.id, await this.#d.passwords.hash(input.password));
     }
     await this.#audit({ user_id: user.id, event: 'login_success' }, client);
     return this.#startSession(user, client);
@@ -224,30 +197,36 @@ export class AuthService {
   }
 
   /**
-   * Verifies an access token and its session's current state (cache, then SQL;
-   * never L1), and spends from the user's API budget. The signature check is
-   * synchronous, so the state read and the budget run concurrently: one Redis
-   * round trip of latency, not two.
+   * Checks an access token's signature and claims (synchronous, no I/O); 401
+   * when it is not a token this server issued and still valid.
    */
-  async authenticate(bearer: string): Promise<Authenticated> {
-    let claims: { sub: string; sid: string };
+  verifyAccessToken(bearer: string): AccessClaims {
     try {
-      claims = this.#d.access.verify(bearer);
+      return this.#d.access.verify(bearer);
     } catch {
       throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
     }
-    const [state, budget] = await Promise.all([
-      this.#d.cache.getOrSet<SessionState | null>(
-        SESSION_STATE,
-        claims.sid,
-        async () => (await this.#d.sessions.findState(claims.sid)) ?? null,
-        { ttl: this.#d.settings.accessTokenTtlMs, l1: false },
-      ),
-      this.#d.policies.api_user ? this.#d.limiter.consume('api_user', claims.sub) : undefined,
-    ]);
+  }
+
+  /**
+   * The principal of verified claims, if their session is still live: its
+   * state comes from the cache, then SQL, never from L1 (a revocation on any
+   * instance is seen by the next request here). 401 otherwise.
+   */
+  async principalFor(claims: AccessClaims): Promise<Principal> {
+    const state = await this.#d.cache.getOrSet<SessionState | null>(
+      SESSION_STATE,
+      claims.sid,
+      async () => (await this.#d.sessions.findState(claims.sid)) ?? null,
+      { ttl: this.#d.settings.accessTokenTtlMs, l1: false },
+    );
     if (!state?.active || state.userId !== claims.sub) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
-    if (budget) assertAllowed(budget);
-    return { principal: { userId: state.userId, sessionId: claims.sid, role: state.role }, budget };
+    return { userId: state.userId, sessionId: claims.sid, role: state.role };
+  }
+
+  /** Both checks at once, for transports that spend no HTTP budget (the socket handshake). */
+  authenticate(bearer: string): Promise<Principal> {
+    return this.principalFor(this.verifyAccessToken(bearer));
   }
 
   async logout(principal: Principal, client: ClientContext): Promise<void> {
@@ -289,9 +268,6 @@ export class AuthService {
     input: { currentPassword: string; newPassword: string },
     client: ClientContext,
   ): Promise<void> {
-    if (this.#d.policies.password_change_user) {
-      assertAllowed(await this.#d.limiter.consume('password_change_user', principal.userId));
-    }
     const user = await this.#d.users.findById(principal.userId);
     if (!user || !(await this.#d.passwords.verify(user.password_hash, input.currentPassword))) {
       await this.#audit({ user_id: principal.userId, event: 'password_change_failure' }, client);
@@ -301,7 +277,7 @@ export class AuthService {
     if (problem) throw new AppError(AuthErrors.AUTH_WEAK_PASSWORD, `The password ${problem}`);
     const hash = await this.#d.passwords.hash(input.newPassword);
     await this.#revokeAllForUser(principal.userId, principal.sessionId, 'password_changed', async (trx) =>
-      this.#d.users.updatePasswordHash(principal.userId, hash, trx),
+      this.#d.users.setPasswordHash(principal.userId, hash, trx),
     );
     await this.#audit({ user_id: principal.userId, event: 'password_changed' }, client);
   }
@@ -323,25 +299,28 @@ export class AuthService {
     return user;
   }
 
-  async #startSession(user: UserRow, client: ClientContext): Promise<AuthResult> {
+  async #startSession(user: UserRow, client: ClientContext, trx?: Transaction<DB>): Promise<AuthResult> {
     const now = Date.now();
     const sessionId = uuidv7();
     const refreshToken = this.#d.refresh.create();
-    await this.#d.sessions.create({
-      id: sessionId,
-      user_id: user.id,
-      refresh_token_hash: this.#d.refresh.digest(refreshToken),
-      previous_token_hash: null,
-      rotated_at: null,
-      ip: client.ip,
-      user_agent: client.userAgent?.slice(0, 512) ?? null,
-      created_at: now,
-      last_used_at: now,
-      expires_at: now + this.#d.settings.refreshTokenTtlMs,
-      absolute_expires_at: now + this.#d.settings.sessionMaxAgeMs,
-      revoked_at: null,
-      revoked_reason: null,
-    });
+    await this.#d.sessions.create(
+      {
+        id: sessionId,
+        user_id: user.id,
+        refresh_token_hash: this.#d.refresh.digest(refreshToken),
+        previous_token_hash: null,
+        rotated_at: null,
+        ip: client.ip,
+        user_agent: client.userAgent?.slice(0, 512) ?? null,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + this.#d.settings.refreshTokenTtlMs,
+        absolute_expires_at: now + this.#d.settings.sessionMaxAgeMs,
+        revoked_at: null,
+        revoked_reason: null,
+      },
+      trx,
+    );
     return this.#result(user, sessionId, refreshToken);
   }
 
@@ -365,7 +344,7 @@ export class AuthService {
     userId: string,
     exceptSessionId: string | undefined,
     reason: string,
-    alsoInTransaction?: (trx: Parameters<Parameters<typeof unitOfWork>[1]>[0]) => Promise<void>,
+    alsoInTransaction?: (trx: Transaction<DB>) => Promise<void>,
   ): Promise<void> {
     await unitOfWork(this.#d.db, async (trx, afterCommit) => {
       await alsoInTransaction?.(trx);
@@ -377,11 +356,10 @@ export class AuthService {
     });
   }
 
-  async #audit(event: AuditEvent, client: ClientContext): Promise<void> {
-    await this.#d.audit.record({
-      ...event,
-      ip: client.ip,
-      user_agent: client.userAgent?.slice(0, 512) ?? null,
-    });
+  async #audit(event: AuditEvent, client: ClientContext, trx?: Transaction<DB>): Promise<void> {
+    await this.#d.audit.record(
+      { ...event, ip: client.ip, user_agent: client.userAgent?.slice(0, 512) ?? null },
+      trx,
+    );
   }
 }

@@ -10,10 +10,10 @@
 import * as oidc from 'openid-client';
 import type { Config, OidcProvider } from '../../config.ts';
 import { AppError } from '../../errors.ts';
-import { uuidv7 } from '../../lib/ids.ts';
-import type { UserRow, UsersRepository } from '../users/users.repository.ts';
+import type { ClientContext } from '../../principal.ts';
+import { normalizeEmail, type UserRow, type UsersService } from '../users/index.ts';
 import { OidcErrors } from './auth.errors.ts';
-import type { AuthResult, AuthService, ClientContext } from './auth.service.ts';
+import type { AuthResult, AuthService } from './auth.service.ts';
 import type { OidcRepository } from './oidc.repository.ts';
 
 const FLOW_TTL_MS = 10 * 60_000;
@@ -24,7 +24,7 @@ type Claims = { sub: string; email?: unknown; email_verified?: unknown; name?: u
 export interface OidcServiceDeps {
   config: Config['oidc'];
   flows: OidcRepository;
-  users: UsersRepository;
+  users: UsersService;
   auth: AuthService;
 }
 
@@ -94,26 +94,22 @@ export class OidcService {
       const user = await this.#d.users.findById(linked);
       if (user) return user;
     }
-    const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : null;
+    const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : undefined;
     const verified = claims.email_verified === true;
-    if (!email) throw new AppError(OidcErrors.AUTH_OIDC_FAILED, 'The provider shared no email address');
+    if (!email) throw new AppError(OidcErrors.AUTH_OIDC_FAILED, 'The provider shared no valid email address');
     const existing = await this.#d.users.findByEmail(email);
     if (existing && !verified) throw new AppError(OidcErrors.AUTH_OIDC_EMAIL_UNVERIFIED);
-    const now = Date.now();
-    const user: UserRow = existing ?? {
-      id: uuidv7(),
-      email,
-      email_verified_at: verified ? now : null,
-      password_hash: null,
-      display_name:
-        (typeof claims.name === 'string' && claims.name.slice(0, 64)) || email.split('@')[0] || 'user',
-      avatar_url: null,
-      role: 'user',
-      disabled_at: null,
-      created_at: now,
-      updated_at: now,
-    };
-    if (!existing) await this.#d.users.create(user);
+    const user =
+      existing ??
+      (await this.#d.users.create({
+        email,
+        displayName:
+          (typeof claims.name === 'string' && claims.name.slice(0, 64)) || email.split('@')[0] || 'user',
+        passwordHash: null,
+        emailVerified: verified,
+      }));
+    // Undefined when a concurrent sign-up took the email an instant ago: starting again takes the paths above.
+    if (!user) throw new AppError(OidcErrors.AUTH_OIDC_FAILED);
     await this.#d.flows.link({ userId: user.id, provider, subject, email });
     return user;
   }

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { Account } from '../auth/auth.schemas.ts';
-import { PublicProfile, UpdateMeBody, UserIdParams } from './users.schemas.ts';
+import { principalOf } from '../../principal.ts';
+import { Account, PublicProfile, UpdateMeBody, UserIdParams } from './users.schemas.ts';
 import type { UsersService } from './users.service.ts';
 
 export default async function usersRoutes(
@@ -10,31 +10,28 @@ export default async function usersRoutes(
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const schema = { tags: ['users'], security: [{ bearer: [] }] };
-  const config = { authenticated: true };
 
-  r.get('/me', { config, schema: { ...schema, response: { 200: Account } } }, async (request) =>
-    users.getAccount(request.principal.userId),
+  r.get('/me', { schema: { ...schema, response: { 200: Account } } }, async (request) =>
+    users.getAccount(principalOf(request).userId),
   );
 
   r.patch(
     '/me',
-    { config, schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
+    { schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
     async (request) => {
+      const { userId } = principalOf(request);
       const { displayName, avatarUrl } = request.body;
-      await users.updateProfile(request.principal.userId, {
+      await users.updateProfile(userId, {
         ...(displayName !== undefined && { display_name: displayName }),
         ...(avatarUrl !== undefined && { avatar_url: avatarUrl }),
       });
-      return users.getAccount(request.principal.userId);
+      return users.getAccount(userId);
     },
   );
 
   r.get(
     '/users/:id',
-    {
-      config,
-      schema: { ...schema, params: UserIdParams, response: { 200: PublicProfile } },
-    },
+    { schema: { ...schema, params: UserIdParams, response: { 200: PublicProfile } } },
     async (request) => users.getPublicProfile(request.params.id),
   );
 }

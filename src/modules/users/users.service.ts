@@ -1,23 +1,35 @@
 /**
- * User rules: who may see what of a user. Public profiles expose only the
- * display name, avatar and join date; a disabled account looks like no account.
- * Profiles are read through the cache and invalidated after the change commits.
+ * User rules: the one owner of the users table. Creates accounts (for every
+ * sign-up path), decides who may see what of a user — public profiles expose
+ * only the display name, avatar and join date; a disabled account looks like
+ * no account — and serves profiles through the cache, invalidated after the
+ * change commits.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '../../errors.ts';
 import { type Cache, Ttl } from '../../infra/cache/cache.ts';
+import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { unitOfWork } from '../../infra/db/unit-of-work.ts';
+import { uuidv7 } from '../../lib/ids.ts';
 import { UserErrors } from './users.errors.ts';
-import type { ProfilePatch, UsersRepository } from './users.repository.ts';
-import type { PublicProfile } from './users.schemas.ts';
-import { type AccountView, accountView } from './users.view.ts';
+import type { ProfilePatch, UserRow, UsersRepository } from './users.repository.ts';
+import type { Account, PublicProfile } from './users.schemas.ts';
+import { accountView } from './users.view.ts';
 
 const PROFILES = 'user-profile';
 const ACCOUNTS = 'user-account';
 const PROFILE_CACHE = { ttl: Ttl.medium, grace: Ttl.long };
 /** The owner's own view: fresh within the TTL, never served stale on a loader failure. */
 const ACCOUNT_CACHE = { ttl: Ttl.medium };
+
+/** A new account; `email` must already be normalised (emails.ts). */
+export interface NewUser {
+  email: string;
+  displayName: string;
+  passwordHash: string | null;
+  emailVerified: boolean;
+}
 
 export interface UsersServiceDeps {
   db: Kysely<DB>;
@@ -36,6 +48,44 @@ export class UsersService {
     this.#cache = deps.cache;
   }
 
+  /** Inserts an account; undefined when the email is taken (also by a concurrent sign-up). */
+  async create(input: NewUser, trx?: Transaction<DB>): Promise<UserRow | undefined> {
+    const now = Date.now();
+    const row: UserRow = {
+      id: uuidv7(),
+      email: input.email,
+      email_verified_at: input.emailVerified ? now : null,
+      password_hash: input.passwordHash,
+      display_name: input.displayName,
+      avatar_url: null,
+      role: 'user',
+      disabled_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.#users.create(row, trx);
+    } catch (err) {
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
+    return row;
+  }
+
+  /** The full row (password hash included) for a normalised email, disabled accounts too. */
+  findByEmail(email: string): Promise<UserRow | undefined> {
+    return this.#users.findByEmail(email);
+  }
+
+  /** The full row by id, disabled accounts too. */
+  findById(id: string): Promise<UserRow | undefined> {
+    return this.#users.findById(id);
+  }
+
+  setPasswordHash(id: string, passwordHash: string, trx?: Transaction<DB>): Promise<void> {
+    return this.#users.updatePasswordHash(id, passwordHash, trx);
+  }
+
   async getPublicProfile(id: string): Promise<PublicProfile> {
     const profile = await this.#cache.getOrSet(PROFILES, id, () => this.#loadProfile(id), PROFILE_CACHE);
     if (!profile) throw new AppError(UserErrors.USER_NOT_FOUND);
@@ -43,7 +93,7 @@ export class UsersService {
   }
 
   /** The account's own view (with email and role), for GET /v1/me. */
-  async getAccount(id: string): Promise<AccountView> {
+  async getAccount(id: string): Promise<Account> {
     const account = await this.#cache.getOrSet(
       ACCOUNTS,
       id,

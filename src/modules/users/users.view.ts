@@ -1,16 +1,7 @@
 import type { UserRow } from './users.repository.ts';
+import type { Account } from './users.schemas.ts';
 
-/** What a user sees of their own account (GET /v1/me, auth responses). */
-export interface AccountView {
-  id: string;
-  email: string;
-  displayName: string;
-  avatarUrl: string | null;
-  role: 'user' | 'admin';
-  createdAt: string;
-}
-
-export function accountView(row: UserRow): AccountView {
+export function accountView(row: UserRow): Account {
   return {
     id: row.id,
     email: row.email,

@@ -68,6 +68,31 @@ describeBackends('OIDC sign-in', (b) => {
     assert.equal(body.user.id, u.userId);
   });
 
+  it('D10: an NFD email from the provider reaches the NFC password account (one normalisation) @see #9', async () => {
+    // "bücher" with a precomposed ü (NFC) for the password account, decomposed (u + U+0308, NFD) at the provider.
+    const local = randomUUID().slice(0, 8);
+    const nfc = `${local}@b\u00fccher.example`;
+    const nfd = `${local}@bu\u0308cher.example`;
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/register',
+      payload: { email: nfc, password: 'correct horse battery staple', displayName: 'Nfc' },
+    });
+    assert.equal(registered.statusCode, 201, registered.body);
+    const userId = (registered.json() as { user: { id: string } }).user.id;
+    const res = await signIn(nfd);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { user: { id: string } };
+    assert.equal(body.user.id, userId, 'one account, whichever way the provider spells it');
+    const emails = await b
+      .sql()
+      .db.selectFrom('users')
+      .select('email')
+      .where('email', 'like', `${local}@%`)
+      .execute();
+    assert.equal(emails.length, 1);
+  });
+
   it('never lets an unverified email take over an existing account', async () => {
     const u = await signUp(app);
     const local = u.email.replace(/^/, 'unverified-');
