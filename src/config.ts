@@ -241,6 +241,16 @@ function readDatabase(r: Reader, name: string, value: string | undefined): Datab
   return r.fail(name, 'expected a mysql:// or sqlite: URL');
 }
 
+/** DATABASE_URL, DATABASE_READ_URL, DATABASE_AUTO_MIGRATE and the MySQL pool settings. */
+function readDatabaseSettings(r: Reader): Config['db'] {
+  const primary = readDatabase(r, 'DATABASE_URL', r.string('DATABASE_URL', 'sqlite:./data/parley.db'));
+  return {
+    primary: primary ?? { dialect: 'sqlite', path: './data/parley.db', url: '' },
+    read: readDatabase(r, 'DATABASE_READ_URL', r.raw('DATABASE_READ_URL')),
+    autoMigrate: r.bool('DATABASE_AUTO_MIGRATE', primary?.dialect !== 'mysql'),
+  };
+}
+
 function readRedis(r: Reader): RedisTarget {
   const url = r.raw('REDIS_URL');
   const sentinels = r.endpoints('REDIS_SENTINELS');
@@ -353,13 +363,22 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/**
+ * Validates only the database variables (for `npm run migrate`, which needs no
+ * secrets); throws ConfigError naming every bad one, as loadConfig does.
+ */
+export function loadDatabaseConfig(env: Env): Readonly<Config['db']> {
+  const r = new Reader(env);
+  const db = readDatabaseSettings(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(db);
+}
+
 /** Validates `env` into a frozen Config; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Env): Readonly<Config> {
   const r = new Reader(env);
   const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
-  const databaseUrl = r.string('DATABASE_URL', 'sqlite:./data/parley.db');
-  const primary = readDatabase(r, 'DATABASE_URL', databaseUrl);
-  const read = readDatabase(r, 'DATABASE_READ_URL', r.raw('DATABASE_READ_URL'));
+  const db = readDatabaseSettings(r);
 
   const jwtSecret = r.raw('JWT_SECRET');
   const jwtPrivateKey = r.raw('JWT_PRIVATE_KEY');
@@ -370,7 +389,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     // Embedded mode generates and persists a development secret; anything shared or in production needs a real one.
     if (nodeEnv === 'production') {
       r.fail('JWT_SECRET', 'JWT_SECRET or JWT_PRIVATE_KEY is required when NODE_ENV=production');
-    } else if (primary?.dialect === 'mysql') {
+    } else if (db.primary.dialect === 'mysql') {
       r.fail(
         'JWT_SECRET',
         'JWT_SECRET or JWT_PRIVATE_KEY is required with a MySQL database (instances must share it)',
@@ -399,11 +418,7 @@ export function loadConfig(env: Env): Readonly<Config> {
         'info',
       ),
     },
-    db: {
-      primary: primary ?? { dialect: 'sqlite', path: './data/parley.db', url: '' },
-      read,
-      autoMigrate: r.bool('DATABASE_AUTO_MIGRATE', primary?.dialect !== 'mysql'),
-    },
+    db,
     redis: {
       ...readRedis(r),
       keyPrefix: r.string('REDIS_KEY_PREFIX', 'parley:'),

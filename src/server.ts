@@ -1,10 +1,14 @@
 /**
  * Process entry: load config (exit 1 with one line per bad variable), build
- * the app, listen, and shut down gracefully on SIGTERM/SIGINT: stop accepting,
- * let in-flight requests finish, close the Redis and SQL pools, exit 0.
+ * the app (exit 1 with one line when the database cannot be reached or its
+ * schema does not match this build), listen, and shut down gracefully on
+ * SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the
+ * Redis and SQL pools, exit 0.
  */
 import { buildApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { DatabaseUnreachableError } from './infra/db/kysely.ts';
+import { SchemaMismatchError } from './infra/db/migrate.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -17,7 +21,15 @@ try {
   process.exit(1);
 }
 
-const app = await buildApp(config);
+let app: Awaited<ReturnType<typeof buildApp>>;
+try {
+  app = await buildApp(config);
+} catch (err) {
+  // Start-up refusals an operator fixes are one line each, like a bad variable; anything else is a bug.
+  if (!(err instanceof SchemaMismatchError || err instanceof DatabaseUnreachableError)) throw err;
+  console.error(`parley: ${err.message}`);
+  process.exit(1);
+}
 
 let closing = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {

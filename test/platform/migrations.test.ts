@@ -1,26 +1,77 @@
 /**
  * Migrations run on both dialects, are applied once (a second run is a no-op),
- * revert cleanly and re-apply; the schema enforces what the code relies on.
+ * revert cleanly and re-apply; the start-up guard compares the database with
+ * the build's list; the schema enforces what the code relies on.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { it } from 'node:test';
-import { migrateDown, migrateToLatest } from '../../src/infra/db/migrate.ts';
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../src/infra/db/kysely.ts';
+import {
+  migrateDown,
+  migrateToLatest,
+  prepareSchema,
+  SchemaMismatchError,
+  schemaStatus,
+} from '../../src/infra/db/migrate.ts';
+import { migrations } from '../../src/infra/db/migrations/index.ts';
 import { describeBackends } from '../helpers/backends.ts';
 import { userRow } from '../helpers/fixtures.ts';
+
+const BUILD = Object.keys(migrations).sort();
 
 describeBackends('migrations', (b) => {
   it('are idempotent and reversible', async () => {
     const { db } = b.sql();
     assert.deepEqual(await migrateToLatest(db), [], 'already applied by the harness: nothing to do');
-    const downs = [...(await migrateDown(db)), ...(await migrateDown(db))];
+    const downs: string[] = [];
+    for (const _ of BUILD) downs.push(...(await migrateDown(db)));
     assert.deepEqual(
-      downs.map((line) => line.replace(/^Down \S+_(.*): Success$/, '$1')),
-      ['oidc-flows', 'identity'],
+      downs,
+      BUILD.toReversed().map((name) => `reverted ${name}`),
     );
-    const up = await migrateToLatest(db);
-    assert.equal(up.length, 2);
-    assert.ok(up.every((line) => /^Up .*: Success$/.test(line)));
+    assert.deepEqual(await migrateDown(db), [], 'nothing left to revert');
+    assert.deepEqual(
+      await migrateToLatest(db),
+      BUILD.map((name) => `applied ${name}`),
+    );
+  });
+
+  it('the start-up guard: pending refused unless auto-migrate applies them; a foreign migration always refused', async () => {
+    const { db } = b.sql();
+    assert.deepEqual(await schemaStatus(db), { pending: [], unknown: [] });
+    assert.deepEqual(await prepareSchema(db, { autoMigrate: false }), [], 'up to date: starts');
+    const latest = BUILD.at(-1) as string;
+    await migrateDown(db);
+    assert.deepEqual(await schemaStatus(db), { pending: [latest], unknown: [] });
+    await assert.rejects(prepareSchema(db, { autoMigrate: false }), (err) => {
+      assert.ok(err instanceof SchemaMismatchError);
+      assert.deepEqual(err.status, { pending: [latest], unknown: [] });
+      assert.match(err.message, /^the database has 1 pending migration \(.*\); run "npm run migrate"/);
+      return true;
+    });
+    assert.deepEqual(await prepareSchema(db, { autoMigrate: true }), [`applied ${latest}`]);
+
+    const foreign = '2099-01-01T00-00_from-a-newer-build';
+    // kysely_migration is the Migrator's table, not part of the app's DB type.
+    const migrationTable = db as unknown as Kysely<{ kysely_migration: { name: string; timestamp: string } }>;
+    await migrationTable
+      .insertInto('kysely_migration')
+      .values({ name: foreign, timestamp: new Date().toISOString() })
+      .execute();
+    try {
+      for (const autoMigrate of [false, true]) {
+        await assert.rejects(prepareSchema(db, { autoMigrate }), (err) => {
+          assert.ok(err instanceof SchemaMismatchError);
+          assert.deepEqual(err.status, { pending: [], unknown: [foreign] });
+          assert.match(err.message, /this build does not know \(2099-01-01T00-00_from-a-newer-build\)/);
+          return true;
+        });
+      }
+    } finally {
+      await migrationTable.deleteFrom('kysely_migration').where('name', '=', foreign).execute();
+    }
   });
 
   it('enforce unique emails, cascading deletes and exact 4-byte unicode', async () => {
@@ -32,6 +83,8 @@ describeBackends('migrations', (b) => {
         .insertInto('users')
         .values(userRow({ email: a.email }))
         .execute(),
+      (err) => isUniqueViolation(err),
+      'a second account with the same email is a unique violation',
     );
     const row = await db
       .selectFrom('users')

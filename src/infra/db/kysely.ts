@@ -74,6 +74,36 @@ export function createDatabase(config: DatabaseConfig, onQuery?: QueryObserver):
   };
 }
 
+/** The database's URL fit for a log or error line: a MySQL password is never shown. */
+export function displayUrl(config: DatabaseConfig): string {
+  if (config.dialect === 'sqlite') return `sqlite:${config.path}`;
+  const url = new URL(config.url);
+  url.password = '';
+  for (const key of [...url.searchParams.keys()]) if (/pass/i.test(key)) url.searchParams.delete(key);
+  return url.toString();
+}
+
+/**
+ * The message of a driver error on one line; some (a refused connection to
+ * several addresses) carry only a code.
+ */
+export function errorText(error: unknown): string {
+  let text = String(error);
+  if (error instanceof Error) {
+    const { code } = error as { code?: unknown };
+    text = error.message || (typeof code === 'string' ? code : error.name);
+  }
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** The database could not be reached at all (start-up or `npm run migrate`); one line, password-free. */
+export class DatabaseUnreachableError extends Error {
+  constructor(config: DatabaseConfig, cause: unknown) {
+    super(`cannot reach ${displayUrl(config)}: ${errorText(cause)}`, { cause });
+    this.name = 'DatabaseUnreachableError';
+  }
+}
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

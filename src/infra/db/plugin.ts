@@ -1,13 +1,20 @@
 /**
  * Fastify plugin `db`: opens the primary database (and the optional read
- * replica), applies migrations when configured to, and closes the pools on
+ * replica), checks its schema against this build (applying pending migrations
+ * when configured to, refusing to start otherwise), and closes the pools on
  * shutdown. Decorates `app.sql`.
  */
 import fp from 'fastify-plugin';
 import { Counter, Histogram } from 'prom-client';
 import type { Config } from '../../config.ts';
-import { createDatabase, type QueryObserver, type SqlDatabase } from './kysely.ts';
-import { migrateToLatest } from './migrate.ts';
+import {
+  createDatabase,
+  DatabaseUnreachableError,
+  isDatabaseUnavailable,
+  type QueryObserver,
+  type SqlDatabase,
+} from './kysely.ts';
+import { prepareSchema } from './migrate.ts';
 
 export interface SqlHandles {
   /** Writes and reads that must see the latest commit. */
@@ -44,12 +51,22 @@ export default fp<{ config: Config['db'] }>(
     };
     const primary = createDatabase(config.primary, observe);
     const read = config.read ? createDatabase(config.read, observe) : primary;
-    app.addHook('onClose', async () => {
-      if (read !== primary) await read.close();
-      await primary.close();
-    });
-    if (config.autoMigrate) {
-      for (const line of await migrateToLatest(primary.db)) app.log.info({ layer: 'sql' }, line);
+    let closed: Promise<void> | undefined;
+    const close = () =>
+      (closed ??= (async () => {
+        if (read !== primary) await read.close();
+        await primary.close();
+      })());
+    app.addHook('onClose', close);
+    // Serving against a schema this build was not written for fails request by request
+    // (500s behind a green readiness check); refuse at start instead (SchemaMismatchError).
+    // That check needs the database, so an unreachable one refuses the start too.
+    try {
+      const applied = await prepareSchema(primary.db, { autoMigrate: config.autoMigrate });
+      for (const line of applied) app.log.info({ layer: 'sql' }, line);
+    } catch (err) {
+      await close();
+      throw isDatabaseUnavailable(err) ? new DatabaseUnreachableError(config.primary, err) : err;
     }
     app.decorate('sql', { primary, read });
   },
