@@ -57,9 +57,9 @@ module.exports = {
     },
     {
       name: 'app-layer-imports-module-internals',
-      comment: 'src/http, src/realtime and src/jobs import a module only through its index.ts.',
+      comment: 'src/http, src/realtime, src/jobs and the wiring import a module only through its index.ts.',
       severity: 'error',
-      from: { path: '^src/(http|realtime|jobs)/' },
+      from: { path: ['^src/(http|realtime|jobs)/', ...WIRING] },
       to: { path: '^src/modules/[^/]+/', pathNot: MODULE_INDEX },
     },
     {
@@ -71,10 +71,11 @@ module.exports = {
     },
     {
       name: 'shared-imports-app-code',
-      comment: 'src/config.ts and src/errors.ts are importable by anyone: they import no module/http code.',
+      comment:
+        'src/config.ts, src/errors.ts and src/principal.ts are importable by anyone: they import only each other.',
       severity: 'error',
-      from: { path: '^src/(config|errors)\\.ts$' },
-      to: { path: ['^src/(modules|http|realtime|jobs)/', ...WIRING] },
+      from: { path: '^src/(config|errors|principal)\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/(config|errors|principal)\\.ts$' },
     },
     {
       name: 'no-circular',
