@@ -83,7 +83,6 @@ export interface Config {
   log: { level: LogLevel };
   db: {
     primary: DatabaseConfig;
-    read: DatabaseConfig | undefined;
     /** Apply pending migrations at start-up (default: on for SQLite, off for MySQL where deploys run `npm run migrate`). */
     autoMigrate: boolean;
   };
@@ -241,12 +240,11 @@ function readDatabase(r: Reader, name: string, value: string | undefined): Datab
   return r.fail(name, 'expected a mysql:// or sqlite: URL');
 }
 
-/** DATABASE_URL, DATABASE_READ_URL, DATABASE_AUTO_MIGRATE and the MySQL pool settings. */
+/** DATABASE_URL, DATABASE_AUTO_MIGRATE and the MySQL pool settings. */
 function readDatabaseSettings(r: Reader): Config['db'] {
   const primary = readDatabase(r, 'DATABASE_URL', r.string('DATABASE_URL', 'sqlite:./data/parley.db'));
   return {
     primary: primary ?? { dialect: 'sqlite', path: './data/parley.db', url: '' },
-    read: readDatabase(r, 'DATABASE_READ_URL', r.raw('DATABASE_READ_URL')),
     autoMigrate: r.bool('DATABASE_AUTO_MIGRATE', primary?.dialect !== 'mysql'),
   };
 }

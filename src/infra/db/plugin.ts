@@ -1,6 +1,5 @@
 /**
- * Fastify plugin `db`: opens the primary database (and the optional read
- * replica), checks its schema against this build (applying pending migrations
+ * Fastify plugin `db`: opens the database, checks its schema against this build (applying pending migrations
  * when configured to, refusing to start otherwise), and closes the pools on
  * shutdown. Decorates `app.sql`.
  */
@@ -16,11 +15,15 @@ import {
 } from './kysely.ts';
 import { prepareSchema } from './migrate.ts';
 
+/**
+ * The SQL source of truth. One pool: there is no read replica yet, because
+ * every read today either fills a cache — and a refill from a lagging replica
+ * right after a commit would cache the old value, breaking "no stale refill
+ * after a write" (SPEC §11.4) — or must see the latest commit (auth state).
+ * Uncached history pages will be the first reads routed to one.
+ */
 export interface SqlHandles {
-  /** Writes and reads that must see the latest commit. */
   readonly primary: SqlDatabase;
-  /** Heavy reads that tolerate replica lag; the primary when no replica is configured. */
-  readonly read: SqlDatabase;
 }
 
 declare module 'fastify' {
@@ -50,13 +53,8 @@ export default fp<{ config: Config['db'] }>(
       duration.observe({ verb }, ms / 1000);
     };
     const primary = createDatabase(config.primary, observe);
-    const read = config.read ? createDatabase(config.read, observe) : primary;
     let closed: Promise<void> | undefined;
-    const close = () =>
-      (closed ??= (async () => {
-        if (read !== primary) await read.close();
-        await primary.close();
-      })());
+    const close = () => (closed ??= primary.close());
     app.addHook('onClose', close);
     // Serving against a schema this build was not written for fails request by request
     // (500s behind a green readiness check); refuse at start instead (SchemaMismatchError).
@@ -68,7 +66,7 @@ export default fp<{ config: Config['db'] }>(
       await close();
       throw isDatabaseUnavailable(err) ? new DatabaseUnreachableError(config.primary, err) : err;
     }
-    app.decorate('sql', { primary, read });
+    app.decorate('sql', { primary });
   },
   { name: 'db', dependencies: ['metrics'] },
 );
