@@ -2,12 +2,25 @@
  * The yardsticks, with logging off:
  * - `GET /ping`: a bare Fastify route answering a small JSON object. Every
  *   Parley figure is printed as a ratio to this, measured in the same run.
- * - `GET /me`: the minimal hand-written authenticated read — fast-jwt verify
- *   (same key and claim checks as Parley) plus one ioredis GET of a session
- *   record holding the account — with none of Parley's rate limiting, SQL
- *   fallback, revocation semantics, metrics or security headers. It shows what
- *   those cost on Parley's /v1/me. Needs JWT_SECRET, REDIS_URL and
- *   BASELINE_SESSION_KEY (`<sid>` is replaced by the token's session id).
+ * - `GET /me`: the minimal hand-written authenticated read, the reference of
+ *   the headline /v1/me scenario. Per request, exactly: fast-jwt verify (same
+ *   algorithm, key, issuer, audience, type and required claims as Parley, with
+ *   fast-jwt's own verified-token cache), then `EXISTS <session key>` (is the
+ *   session live?) and `GET <account key>` (the account's JSON), and nothing
+ *   else: no rate limiting, SQL fallback, revocation semantics, metrics,
+ *   request ids or security headers. It shows what those cost on Parley's
+ *   /v1/me.
+ *
+ *   How the two commands travel (BASELINE_ME_REDIS):
+ *   - `auto` (default): the two commands are issued together on a client with
+ *     `enableAutoPipelining` (as Parley's request-path client is), so they leave
+ *     in one write with the commands of every other request of the same
+ *     event-loop turn: one round trip per request, shared writes and reads.
+ *   - `pipeline`: one explicit ioredis pipeline `EXISTS` + `GET` per request
+ *     (one write and one round trip per request, nothing shared).
+ *
+ * Needs JWT_SECRET, REDIS_URL, BASELINE_SESSION_KEY and BASELINE_ACCOUNT_KEY
+ * (`<sid>` / `<sub>` are replaced by the token's session id / subject).
  */
 import { createVerifier } from 'fast-jwt';
 import Fastify from 'fastify';
@@ -16,25 +29,40 @@ import { Redis } from 'ioredis';
 const app = Fastify({ logger: false });
 app.get('/ping', async () => ({ status: 'ok' }));
 
-const { JWT_SECRET, REDIS_URL, BASELINE_SESSION_KEY } = process.env;
-if (JWT_SECRET && REDIS_URL && BASELINE_SESSION_KEY) {
+const { JWT_SECRET, REDIS_URL, BASELINE_SESSION_KEY, BASELINE_ACCOUNT_KEY } = process.env;
+const MODE = process.env.BASELINE_ME_REDIS === 'pipeline' ? 'pipeline' : 'auto';
+if (JWT_SECRET && REDIS_URL && BASELINE_SESSION_KEY && BASELINE_ACCOUNT_KEY) {
   const verify = createVerifier({
     key: JWT_SECRET,
     algorithms: ['HS256'],
     allowedIss: 'parley',
     allowedAud: 'parley-api',
+    requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti'],
+    checkTyp: 'at+jwt',
     cache: 10_000,
-  }) as (token: string) => { sid: string };
-  const redis = new Redis(REDIS_URL);
+  }) as (token: string) => { sid: string; sub: string };
+  const redis = new Redis(REDIS_URL, { enableAutoPipelining: MODE === 'auto' });
+  const [sessionHead, sessionTail] = BASELINE_SESSION_KEY.split('<sid>') as [string, string];
+  const [accountHead, accountTail] = BASELINE_ACCOUNT_KEY.split('<sub>') as [string, string];
+  const read = async (sid: string, sub: string): Promise<[number, string | null]> => {
+    const sessionKey = sessionHead + sid + sessionTail;
+    const accountKey = accountHead + sub + accountTail;
+    if (MODE === 'auto') return Promise.all([redis.exists(sessionKey), redis.get(accountKey)]);
+    const replies = (await redis.pipeline().exists(sessionKey).get(accountKey).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    return [replies[0]?.[1] as number, replies[1]?.[1] as string | null];
+  };
   app.get('/me', async (request, reply) => {
-    let sid: string;
+    let claims: { sid: string; sub: string };
     try {
-      sid = verify((request.headers.authorization ?? '').slice('Bearer '.length)).sid;
+      claims = verify((request.headers.authorization ?? '').slice('Bearer '.length));
     } catch {
       return reply.code(401).send({ status: 401 });
     }
-    const account = await redis.get(BASELINE_SESSION_KEY.replace('<sid>', sid));
-    return account ? JSON.parse(account) : reply.code(401).send({ status: 401 });
+    const [live, account] = await read(claims.sid, claims.sub);
+    if (live !== 1 || account === null) return reply.code(401).send({ status: 401 });
+    // The stored JSON is the answer: no parse and re-serialise.
+    return reply.type('application/json; charset=utf-8').send(account);
   });
   app.addHook('onClose', async () => redis.disconnect());
 }
