@@ -4,7 +4,8 @@
  * - HTTP (autocannon, BENCH_CONNECTIONS connections, BENCH_DURATION s per
  *   scenario after a 2 s warm-up) against a bare Fastify route;
  * - the cross-process stampede figure (cold reads over two processes → SQL queries);
- * - speed-layer micro-benchmarks against bare ioredis doing the same job.
+ * - speed-layer micro-benchmarks against bare ioredis doing the same job;
+ * - the cost of one password hash (RELIABILITY A2, sequential, no baseline: the bar is absolute).
  * Every load is bounded in time and aimed at 127.0.0.1 only.
  *
  * BENCH_DATABASE_URL (default mysql://root@127.0.0.1:3306) and BENCH_REDIS_URL
@@ -24,7 +25,7 @@ import { deleteKeys } from '../test/helpers/backends.ts';
 import { insertUser } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
-import { microBenchmarks } from './micro.ts';
+import { hashCost, microBenchmarks } from './micro.ts';
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -88,6 +89,42 @@ async function measure(scenario: Scenario): Promise<Result> {
     failures:
       r.errors + r.timeouts + (r.requests.total - (r.statusCodeStats?.[String(expect) as '200']?.count ?? 0)),
   };
+}
+
+/**
+ * RELIABILITY A8's absolute figure: 100 back-to-back pairs of a wrong password for
+ * the bench account and an unknown email, in alternating order, one at a time.
+ */
+async function timingParity(app: string): Promise<{ median: number; gap: number }> {
+  const attempt = async (email: string) => {
+    const started = performance.now();
+    await fetch(`${app}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: 'not the bench password' }),
+    }).then((r) => r.arrayBuffer());
+    return performance.now() - started;
+  };
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  const known: number[] = [];
+  const gaps: number[] = [];
+  for (let i = 0; i < 110; i++) {
+    const unknown = `nobody-${randomUUID()}@bench.test`;
+    let k: number;
+    let u: number;
+    if (i % 2) {
+      k = await attempt('bench@bench.test');
+      u = await attempt(unknown);
+    } else {
+      u = await attempt(unknown);
+      k = await attempt('bench@bench.test');
+    }
+    if (i < 10) continue; // warm-up
+    known.push(k);
+    gaps.push(k - u);
+  }
+  return { median: median(known), gap: Math.abs(median(gaps)) };
 }
 
 function start(script: string, env: Record<string, string>): ChildProcess {
@@ -250,8 +287,10 @@ try {
     connections: 10,
   });
   http.push(login, liveBesideLogin, liveAlone, await bare('last'));
+  const parity = await timingParity(app);
   const baseline = http.filter((r) => r.name.startsWith('bare')).reduce((a, r) => (r.rps > a.rps ? r : a));
   const micro = await microBenchmarks(REDIS_URL, prefix, DURATION_S * 200);
+  const hashing = await hashCost();
 
   process.stdout.write(
     `\nParley bench — HTTP: ${CONNECTIONS} connections, ${DURATION_S} s per scenario, loopback\n`,
@@ -278,6 +317,12 @@ try {
       };
     }),
   );
+  process.stdout.write(
+    `\nA8 timing parity, 100 back-to-back pairs: median wrong-password login ${parity.median.toFixed(2)} ms, ` +
+      `median gap to an unknown email ${parity.gap.toFixed(2)} ms (bar: ≤ 5 ms and ≤ 5 %)\n`,
+  );
+  process.stdout.write('\nPassword hashing — one at a time\n');
+  console.table(hashing.map((m) => ({ measure: m.name, value: m.value, unit: m.unit })));
   process.stdout.write(
     `\nStampede: 500 concurrent cold reads over 2 processes → ${stampedeQueries} SQL query(ies)\n`,
   );

@@ -43,24 +43,68 @@ describeBackends('login under attack', (b) => {
   const login = (email: string, password: string) =>
     app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password } });
 
+  /** The most argon2 computations seen running at once while `run()` is in progress (gauge sampled every 2 ms). */
+  async function peakActiveDuring(run: () => Promise<unknown>): Promise<number> {
+    let running = true;
+    let peak = 0;
+    const sampler = (async () => {
+      while (running) {
+        peak = Math.max(peak, await gauge('parley_password_hash_active'));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    await run().finally(() => {
+      running = false;
+    });
+    await sampler;
+    return peak;
+  }
+
   it('A8: an unknown email and a wrong password take the same time (200 interleaved attempts)', async () => {
-    const attempt = (email: string, i: number) => timed(() => login(email, `wrong password ${i}`));
     const unknownEmail = () => `nobody-${randomUUID()}@example.test`;
+    // The mechanism, without a clock: an unknown email runs one argon2 verification, as a wrong password does.
+    assert.equal(await peakActiveDuring(() => login(unknownEmail(), 'wrong password')), 1, 'unknown email');
+    assert.equal(await peakActiveDuring(() => login(user.email, 'wrong password')), 1, 'wrong password');
+
+    const attempt = (email: string, i: number) => timed(() => login(email, `wrong password ${i}`));
     for (let i = 0; i < 10; i++) await attempt(i % 2 ? user.email : unknownEmail(), i); // warm-up
     const existing: number[] = [];
     const gaps: number[] = [];
     for (let i = 0; i < 100; i++) {
-      const known = await attempt(user.email, i);
+      // Back-to-back pairs, in alternating order, so neither kind always runs first.
+      let known: number;
+      let unknown: number;
+      if (i % 2) {
+        known = await attempt(user.email, i);
+        unknown = await attempt(unknownEmail(), i);
+      } else {
+        unknown = await attempt(unknownEmail(), i);
+        known = await attempt(user.email, i);
+      }
       existing.push(known);
-      gaps.push(known - (await attempt(unknownEmail(), i)));
+      gaps.push(known - unknown);
     }
     // The median of the paired differences: back-to-back pairs cancel the machine's own drift.
-    const gap = Math.abs(percentile(gaps, 50));
+    const medianGap = percentile(gaps, 50);
+    const gap = Math.abs(medianGap);
     const median = percentile(existing, 50);
-    assert.ok(
-      gap <= 5 && gap <= 0.05 * median,
-      `median existing ${median.toFixed(2)} ms, median gap to unknown ${gap.toFixed(2)} ms`,
+    // The bar is relative to what this test measured, never an absolute figure (the row's "≤ 5 ms" is one
+    // of an idle machine, and is left to the bench). It is the row's 5 % of the median attempt, or, when
+    // the shared machine is too noisy to resolve 5 % with 100 pairs, three standard errors of the median
+    // gap (estimated from the gaps' own spread: σ ≈ 1.4826 × MAD, SE(median) ≈ 1.2533 × σ / √n), which a
+    // true zero difference exceeds about 0.3 % of the time. An unknown email that skipped the hash would
+    // differ by a whole hash (~100 % of the median), far above either.
+    const mad = percentile(
+      gaps.map((g) => Math.abs(g - medianGap)),
+      50,
     );
+    const standardError = (1.2533 * 1.4826 * mad) / Math.sqrt(gaps.length);
+    const bar = Math.max(0.05 * median, 3 * standardError);
+    assert.ok(
+      gap <= bar,
+      `median existing ${median.toFixed(2)} ms, median gap to unknown ${gap.toFixed(2)} ms, bar ${bar.toFixed(2)} ms (SE ${standardError.toFixed(2)} ms)`,
+    );
+    assert.ok(gap < 0.5 * median, 'never as far apart as a skipped hash, however noisy the machine');
   });
 
   it('A13: a wrong-password flood leaves other requests fast and the hashing cap holds', async () => {
@@ -77,6 +121,15 @@ describeBackends('login under attack', (b) => {
       return percentile(latencies, 99);
     };
     const baseline = await unrelated(() => false);
+    // What one argon2 computation costs on this machine right now (wrong-password logins, one at a time).
+    const hashMs = percentile(
+      await (async () => {
+        const samples: number[] = [];
+        for (let i = 0; i < 5; i++) samples.push(await timed(() => login(user.email, `solo password ${i}`)));
+        return samples;
+      })(),
+      50,
+    );
 
     let flooding = true;
     let peakActive = 0;
@@ -100,11 +153,14 @@ describeBackends('login under attack', (b) => {
     assert.deepEqual(new Set(statuses), new Set([401]));
     assert.ok(peakActive <= cap, `${peakActive} argon2 computations at once, cap ${cap}`);
     assert.ok(peakWaiting > 0, 'the flood queued behind the cap');
-    // In-process latencies are sub-millisecond, so their p99 is VM scheduling noise: 20 ms of slack
-    // on top of the row's 2× still fails loudly if the flood's 800 ms of hashing reached the loop.
+    // In-process latencies are sub-millisecond, so 2× the baseline alone is below the scheduler's own
+    // noise on 2 shared cores. The slack is half of one hash, measured above: hashing that reached the
+    // event loop would hold an unrelated request for at least one whole hash (and the flood is 50 of
+    // them), while the thread pool's competition for the cores costs a few ms. Both the baseline and the
+    // hash are measured in this test, so the bar grows with a busy machine instead of flaking on it.
     assert.ok(
-      underFlood <= 2 * baseline + 20,
-      `p99 of unrelated requests ${underFlood.toFixed(2)} ms under the flood, ${baseline.toFixed(2)} ms before`,
+      underFlood <= 2 * baseline + hashMs / 2,
+      `p99 of unrelated requests ${underFlood.toFixed(2)} ms under the flood, ${baseline.toFixed(2)} ms before; one hash ${hashMs.toFixed(1)} ms`,
     );
   });
 });
