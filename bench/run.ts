@@ -321,6 +321,10 @@ try {
     `\nA8 timing parity, 100 back-to-back pairs: median wrong-password login ${parity.median.toFixed(2)} ms, ` +
       `median gap to an unknown email ${parity.gap.toFixed(2)} ms (bar: ≤ 5 ms and ≤ 5 %)\n`,
   );
+  process.stdout.write(
+    `A13: p99 of GET /health/live beside the logins ${liveBesideLogin.p99} ms, alone ${liveAlone.p99} ms ` +
+      `(${(liveBesideLogin.p99 / Math.max(liveAlone.p99, 1)).toFixed(2)}×; bar: ≤ 2×)\n`,
+  );
   process.stdout.write('\nPassword hashing — one at a time\n');
   console.table(hashing.map((m) => ({ measure: m.name, value: m.value, unit: m.unit })));
   process.stdout.write(
