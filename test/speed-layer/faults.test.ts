@@ -57,12 +57,15 @@ describeBackends(
       await redis.stop();
     });
 
-    /** Reads and writes profiles on both instances until `durationMs` has passed. */
-    async function load(durationMs: number): Promise<LoadReport> {
+    /**
+     * Reads and writes profiles on both instances until `durationMs` has passed and at least
+     * `minRequests` were made (a percentile needs its samples however slow the machine is today).
+     */
+    async function load(durationMs: number, minRequests = 0): Promise<LoadReport> {
       const report: LoadReport = { requests: 0, serverErrors: 0, notOk: 0, slowestMs: 0, latencies: [] };
       const deadline = Date.now() + durationMs;
       const worker = async (w: number) => {
-        while (Date.now() < deadline) {
+        while (Date.now() < deadline || report.requests < minRequests) {
           const app = w % 2 ? a : c;
           const id = ids[Math.floor(Math.random() * ids.length)] as string;
           const started = performance.now();
@@ -186,12 +189,11 @@ describeBackends(
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       await admin.config('SET', 'maxmemory', '1');
       try {
-        const report = await load(800);
+        const report = await load(800, 300);
         assert.deepEqual([report.serverErrors, report.notOk], [0, 0]);
         // A request that waited on the failing store would pay at least a command timeout; served from
         // SQL at once, the p99 is a few tens of ms. p99 over all the load's requests (not one sample)
         // under the command timeout, and nothing past 3× it (the contract bound, as in F1).
-        assert.ok(report.latencies.length >= 200, `only ${report.latencies.length} requests`);
         assert.ok(
           p99(report.latencies) < commandTimeoutMs,
           `p99 ${p99(report.latencies).toFixed(1)} ms: a failing store must not make requests wait`,
