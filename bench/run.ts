@@ -13,7 +13,8 @@
  *   lower p99), and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served);
  * - the cross-process stampede figure (cold reads over two processes → SQL queries);
- * - speed-layer micro-benchmarks against bare ioredis doing the same job.
+ * - speed-layer micro-benchmarks against bare ioredis doing the same job;
+ * - the cost of one password hash (RELIABILITY A2, sequential, no baseline: the bar is absolute).
  * Every load is bounded in time and aimed at 127.0.0.1 only.
  *
  * Environment:
@@ -57,7 +58,7 @@ import { deleteKeys } from '../test/helpers/backends.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
-import { microBenchmarks } from './micro.ts';
+import { hashCost, microBenchmarks } from './micro.ts';
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -170,6 +171,42 @@ async function measure(scenario: Scenario): Promise<Result> {
       cpuAfter !== undefined &&
       r.requests.total > 0 && { cpuUs: (cpuAfter - cpuBefore) / r.requests.total }),
   };
+}
+
+/**
+ * RELIABILITY A8's absolute figure: 100 back-to-back pairs of a wrong password for
+ * the bench account and an unknown email, in alternating order, one at a time.
+ */
+async function timingParity(app: string): Promise<{ median: number; gap: number }> {
+  const attempt = async (email: string) => {
+    const started = performance.now();
+    await fetch(`${app}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: 'not the bench password' }),
+    }).then((r) => r.arrayBuffer());
+    return performance.now() - started;
+  };
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  const known: number[] = [];
+  const gaps: number[] = [];
+  for (let i = 0; i < 110; i++) {
+    const unknown = `nobody-${randomUUID()}@bench.test`;
+    let k: number;
+    let u: number;
+    if (i % 2) {
+      k = await attempt('bench@bench.test');
+      u = await attempt(unknown);
+    } else {
+      u = await attempt(unknown);
+      k = await attempt('bench@bench.test');
+    }
+    if (i < 10) continue; // warm-up
+    known.push(k);
+    gaps.push(k - u);
+  }
+  return { median: median(known), gap: Math.abs(median(gaps)) };
 }
 
 function start(script: string, env: Record<string, string>, execArgv: string[] = []): ChildProcess {
@@ -438,6 +475,14 @@ try {
       }),
     );
   }
+  let loginFigures:
+    | {
+        parity: { median: number; gap: number };
+        liveBesideLogin: Result;
+        liveAlone: Result;
+        hashing: Awaited<ReturnType<typeof hashCost>>;
+      }
+    | undefined;
   if (selected('login')) {
     // Login is argon2-bound by design: report its rate, and what it does to a cheap route running beside it.
     const [login, liveBesideLogin] = await Promise.all([
@@ -457,6 +502,7 @@ try {
       connections: 10,
     });
     http.push(login, liveBesideLogin, liveAlone);
+    loginFigures = { parity: await timingParity(app), liveBesideLogin, liveAlone, hashing: await hashCost() };
   }
   await bare('last');
   const bareRuns = http.filter((r) => r.name.startsWith('bare'));
@@ -511,6 +557,19 @@ try {
         };
       }),
     );
+  }
+  if (loginFigures) {
+    const { parity, liveBesideLogin, liveAlone, hashing } = loginFigures;
+    process.stdout.write(
+      `\nA8 timing parity, 100 back-to-back pairs: median wrong-password login ${parity.median.toFixed(2)} ms, ` +
+        `median gap to an unknown email ${parity.gap.toFixed(2)} ms (bar: ≤ 5 ms and ≤ 5 %)\n`,
+    );
+    process.stdout.write(
+      `A13: p99 of GET /health/live beside the logins ${liveBesideLogin.p99} ms, alone ${liveAlone.p99} ms ` +
+        `(${(liveBesideLogin.p99 / Math.max(liveAlone.p99, 1)).toFixed(2)}×; bar: ≤ 2×)\n`,
+    );
+    process.stdout.write('\nPassword hashing — one at a time\n');
+    console.table(hashing.map((m) => ({ measure: m.name, value: m.value, unit: m.unit })));
   }
   if (stampedeQueries !== undefined) {
     process.stdout.write(

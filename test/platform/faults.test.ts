@@ -61,6 +61,8 @@ describeBackends(
           assert.equal(res.statusCode, 503, res.body);
           assert.equal(res.json().code, 'SERVICE_UNAVAILABLE');
           assert.equal(res.headers['retry-after'], '5');
+          // A contract bound (row G1: connect timeout + 1 s, ours ≤ 3 s), not a speed figure: a refused
+          // connection answers in a few ms here, while a pool without a connect timeout waits ≥ 10 s.
           assert.ok(ms < 3000, `answered in ${ms} ms`);
         }
         const ready = await app.inject('/health/ready');
@@ -90,7 +92,10 @@ describeBackends(
         proxy.stall();
         const { value: res, ms } = await timed(() => get(`/v1/users/${randomUUID()}`));
         assert.equal(res.statusCode, 503, res.body);
-        assert.ok(ms < 3500, `answered in ${ms} ms`);
+        // A contract bound: the answer comes from the 2 s statement timeout (or the 1 s connect timeout on a
+        // fresh connection), so after 1–2 s; 3× the statement timeout still fails a query left hanging on
+        // the stalled connection, which mysql2 would never give up on by itself.
+        assert.ok(ms < 3 * 2000, `answered in ${ms} ms`);
         await proxy.cut();
         await proxy.restore();
         await waitFor(async () => (await get(`/v1/users/${randomUUID()}`)).statusCode === 404, {
@@ -129,7 +134,10 @@ describeBackends(
           const { ms } = await timed(() => app.inject('/health/ready'));
           slowest.ms = Math.max(slowest.ms, ms);
         }
-        assert.ok(slowest.ms < COMMAND_TIMEOUT_MS + 200, `slowest request ${slowest.ms} ms`);
+        // A contract bound: no request waits past the command timeout (a request that pays it takes about
+        // 300 ms); 3× that leaves room for a shared machine and still fails ioredis's defaults, whose
+        // reconnect and offline queue hold a request for 10 s to over a minute.
+        assert.ok(slowest.ms < 3 * COMMAND_TIMEOUT_MS, `slowest request ${slowest.ms} ms`);
         const metrics = (await app.inject('/metrics')).body;
         assert.match(metrics, /parley_redis_available 0/);
 
@@ -146,14 +154,20 @@ describeBackends(
         try {
           const times: number[] = [];
           for (let i = 0; i < 10; i++) times.push((await timed(() => app.inject('/health/ready'))).ms);
-          assert.ok(Math.max(...times) < COMMAND_TIMEOUT_MS + 200, `slowest ${Math.max(...times)} ms`);
+          // As in F1: bounded by the command timeout, with 3× room, against ioredis's unbounded wait.
+          assert.ok(Math.max(...times) < 3 * COMMAND_TIMEOUT_MS, `slowest ${Math.max(...times)} ms`);
           await waitFor(async () => (await readyStatus(app)) === 'degraded', {
             timeoutMs: 3000,
             what: 'degraded',
           });
-          // Once the circuit is open, requests stop paying the timeout at all.
-          const open = await timed(() => app.inject('/health/ready'));
-          assert.ok(open.ms < 50, `open-circuit request took ${open.ms} ms`);
+          // Once the circuit is open, requests stop paying the timeout at all. A request that paid it would
+          // take ≥ 300 ms by construction (the timer never fires early), one that skips Redis about 1 ms: the
+          // median of 20 tells them apart without hanging on one sample of a shared machine.
+          const open: number[] = [];
+          for (let i = 0; i < 20; i++) open.push((await timed(() => app.inject('/health/ready'))).ms);
+          open.sort((x, y) => x - y);
+          const median = open[10] as number;
+          assert.ok(median < COMMAND_TIMEOUT_MS, `open-circuit requests: median ${median} ms`);
         } finally {
           redis.resume();
         }

@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { describeBackends } from '../helpers/backends.ts';
 import { insertUser, listen, type SignedUp, signUp } from '../helpers/fixtures.ts';
+import { counterValue } from '../helpers/process.ts';
 
 async function probeRoutes(app: FastifyInstance): Promise<void> {
   app.post(
@@ -41,11 +42,15 @@ function assertSecurityHeaders(res: LightMyRequestResponse, label: string): void
   for (const directive of ["frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"]) {
     assert.ok(csp.includes(directive), `${label}: CSP lacks ${directive}`);
   }
-  assert.ok(h['referrer-policy'], `${label}: referrer-policy`);
+  assert.equal(h['referrer-policy'], 'no-referrer', label);
   assert.equal(h['x-frame-options'], 'DENY', label);
   assert.equal(h['x-powered-by'], undefined, label);
   assert.equal(h['cache-control'], 'no-store', label);
-  assert.ok(h['x-request-id'], `${label}: x-request-id`);
+  assert.match(
+    String(h['x-request-id']),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    label,
+  );
 }
 
 function assertProblem(res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
@@ -224,6 +229,10 @@ describeBackends('http platform', (b) => {
 
     const server = await b.app({ LOG_LEVEL: 'silent' });
     const port = await listen(server);
+    const answered413 = async () =>
+      counterValue((await server.inject('/metrics')).body, 'parley_http_request_duration_seconds_count', {
+        status_code: '413',
+      });
     const rssBefore = process.memoryUsage().rss;
     const chunk = `100000\r\n${'a'.repeat(0x100000)}\r\n`; // 1 MiB chunks
     const head =
@@ -231,9 +240,11 @@ describeBackends('http platform', (b) => {
     const chunks = [head, ...Array.from({ length: 200 }, () => chunk)]; // 200 MiB offered over ≥ 1 s
     const { data, written } = await rawExchange(port, chunks, { gapMs: 5 });
     assert.ok(written < chunks.length, `the server read all ${written} chunks instead of cutting the stream`);
-    // The 413 is written before the close, but a client still sending gets a reset that can
-    // discard it from its own receive buffer (TCP): when anything arrived, it is the 413.
-    if (data !== '') assert.match(data, /^HTTP\/1\.1 413 /);
+    // The 413 is written before the close, but a client still sending gets a reset that can discard
+    // it from its own receive buffer (TCP), so what the client received may be empty: the server's
+    // own record of the response is the check, and whatever did arrive must be that 413.
+    assert.equal(await answered413(), 1, 'the server answered the stream with one 413');
+    assert.match(data, /^(HTTP\/1\.1 413 |$)/);
     assert.ok(process.memoryUsage().rss - rssBefore < 20 * 1_048_576, 'RSS stays flat');
   });
 
@@ -267,11 +278,18 @@ describeBackends('http platform', (b) => {
       'POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n{"name":"a"}',
     ]);
     assert.match(dup.data, /^HTTP\/1\.1 400 /);
-    const short = await rawExchange(port, [
-      'POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":"a"}',
-    ]);
+    const short = await rawExchange(
+      port,
+      [
+        'POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":"a"}',
+      ],
+      { maxMs: 25_000 },
+    );
     assert.doesNotMatch(short.data, /HTTP\/1\.1 200/, 'a short body is never processed');
-    assert.ok(short.closedAfterMs < 5000, `closed after ${short.closedAfterMs} ms`);
+    assert.match(short.data, /^HTTP\/1\.1 408 /, 'the request timeout answers, then closes');
+    // A contract bound, not a speed figure: the 2 s request timeout, checked by Node every 1 s, closes the
+    // connection after 2–3 s; 3× that is still far below "never" (rawExchange gives up at 25 s).
+    assert.ok(short.closedAfterMs < 9000, `closed after ${short.closedAfterMs} ms`);
   });
 
   it('D6: prototype pollution payloads → 400 and no pollution', async () => {
@@ -285,15 +303,25 @@ describeBackends('http platform', (b) => {
     assert.equal(({} as { isAdmin?: boolean }).isAdmin, undefined);
   });
 
-  it('D14: TRACE, PUT on read-only routes and unknown verbs change nothing', async () => {
+  it('D14: TRACE, PUT and DELETE on a read-only route run no handler; an unknown verb is refused by the parser', async () => {
     for (const method of ['TRACE', 'PUT', 'DELETE'] as const) {
       const res = await app.inject({ method, url: '/health/live' });
-      assert.ok([404, 405].includes(res.statusCode), `${method} → ${res.statusCode}`);
+      // Parley answers these 404 today; the row asks for 405 with Allow (see the todo below).
+      assertProblem(res, 404, 'NOT_FOUND');
+      assert.equal(res.json().instance, '/health/live', method);
     }
     const server = await b.app();
     const port = await listen(server);
     const { data } = await rawExchange(port, ['FROB /health/live HTTP/1.1\r\nHost: x\r\n\r\n']);
-    assert.match(data, /^HTTP\/1\.1 (400|404|405) /);
+    assert.match(data, /^HTTP\/1\.1 400 /);
+  });
+
+  it('D14: a known path with a method it does not serve → 405 with Allow', {
+    todo: 'src answers 404 NOT_FOUND without Allow (RELIABILITY D14 asks for 405 + Allow)',
+  }, async () => {
+    const res = await app.inject({ method: 'PUT', url: '/health/live' });
+    assert.equal(res.statusCode, 405);
+    assert.match(String(res.headers.allow), /GET/);
   });
 
   it('D15: a slow client sending headers a byte at a time is cut off by the request timeout', async () => {
@@ -303,9 +331,14 @@ describeBackends('http platform', (b) => {
       'GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n'.split(
         '',
       );
-    const { data, closedAfterMs } = await rawExchange(port, bytes, { gapMs: 250, maxMs: 10_000 });
-    assert.doesNotMatch(data, /HTTP\/1\.1 200/);
-    assert.ok(closedAfterMs >= 1900 && closedAfterMs < 5000, `closed after ${closedAfterMs} ms`);
+    const { data, closedAfterMs, written } = await rawExchange(port, bytes, { gapMs: 250, maxMs: 25_000 });
+    // The client needs 22 s to send its headers; the server must have hung up long before it was done.
+    assert.ok(written < bytes.length, `the client sent all ${written} bytes: nothing cut it off`);
+    assert.match(data, /^(HTTP\/1\.1 408 |$)/, 'anything sent back is the request timeout');
+    // Not earlier than the 2 s timeout (so it is that timeout that fired), and a contract bound above:
+    // Node checks expired connections every 1 s, so the close comes after 2–3 s; 3× that (9 s) still
+    // fails a server without the timeout, which keeps reading for the client's whole 22 s.
+    assert.ok(closedAfterMs >= 1900 && closedAfterMs < 9000, `closed after ${closedAfterMs} ms`);
   });
 
   it('D16: a 500 says nothing about internals but carries a correlation id', async () => {
@@ -362,8 +395,8 @@ describeBackends('http platform', (b) => {
   it('serves the OpenAPI document and UI at /docs', async () => {
     const spec = (await app.inject('/docs/json')).json();
     assert.equal(spec.openapi, '3.1.0');
-    assert.ok(spec.paths['/v1/users/{id}']);
-    assert.ok(spec.paths['/health/ready']);
+    assert.equal(typeof spec.paths['/v1/users/{id}']?.get, 'object', 'GET /v1/users/{id} documented');
+    assert.equal(typeof spec.paths['/health/ready']?.get, 'object', 'GET /health/ready documented');
     const ui = await app.inject('/docs/');
     assert.equal(ui.statusCode, 200);
     assert.match(String(ui.headers['content-type']), /text\/html/);

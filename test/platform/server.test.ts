@@ -60,25 +60,40 @@ describeBackends('server process', (b) => {
           headers: { 'content-type': 'application/json', ...headers },
           body: JSON.stringify(body),
         });
-      const registered = (await (
-        await post('/v1/auth/register', {
-          email: `${randomUUID()}@example.test`,
-          password,
-          displayName: 'Log',
-        })
-      ).json()) as { user: { email: string }; accessToken: string; refreshToken: string };
-      await post('/v1/auth/login', { email: registered.user.email, password: 'wrong log-canary password' });
-      const refreshed = (await (
-        await post('/v1/auth/refresh', { refreshToken: registered.refreshToken })
-      ).json()) as {
+      // Each step must succeed, or the grep below would look for secrets (or `undefined`) never issued.
+      const register = await post('/v1/auth/register', {
+        email: `${randomUUID()}@example.test`,
+        password,
+        displayName: 'Log',
+      });
+      assert.equal(register.status, 201);
+      const registered = (await register.json()) as {
+        user: { email: string };
         accessToken: string;
         refreshToken: string;
       };
-      await fetch(`http://127.0.0.1:${port}/v1/me`, {
+      const wrong = await post('/v1/auth/login', {
+        email: registered.user.email,
+        password: 'wrong log-canary password',
+      });
+      assert.equal(wrong.status, 401);
+      const refresh = await post('/v1/auth/refresh', { refreshToken: registered.refreshToken });
+      assert.equal(refresh.status, 200);
+      const refreshed = (await refresh.json()) as { accessToken: string; refreshToken: string };
+      const me = await fetch(`http://127.0.0.1:${port}/v1/me`, {
         headers: { authorization: `Bearer ${refreshed.accessToken}` },
       });
+      assert.equal(me.status, 200);
       child.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 8000))]);
+      // The 8 s cap is a contract bound on graceful shutdown (pools closed, idle keep-alive dropped), which
+      // takes well under a second here; its timer is cleared so it never outlives the test.
+      let cap: NodeJS.Timeout | undefined;
+      const code = await Promise.race([
+        exited,
+        new Promise<'timeout'>((r) => {
+          cap = setTimeout(() => r('timeout'), 8000);
+        }),
+      ]).finally(() => clearTimeout(cap));
       assert.match(output, /incoming request/, 'requests were logged');
       for (const secret of [
         password,

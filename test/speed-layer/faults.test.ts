@@ -19,6 +19,13 @@ interface LoadReport {
   /** Reads that were not 200 (e.g. a 429 would hide behind a 0 × 5xx figure). */
   notOk: number;
   slowestMs: number;
+  /** Every request's duration, for percentiles (one slow sample of a shared machine is not a figure). */
+  latencies: number[];
+}
+
+function p99(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] as number;
 }
 
 describeBackends(
@@ -31,6 +38,7 @@ describeBackends(
     let ids: string[];
     let headers: { authorization: string };
     let writes = 0;
+    const commandTimeoutMs = b.config().redis.commandTimeoutMs;
 
     before(async () => {
       redis = await RedisServer.start();
@@ -49,12 +57,15 @@ describeBackends(
       await redis.stop();
     });
 
-    /** Reads and writes profiles on both instances until `durationMs` has passed. */
-    async function load(durationMs: number): Promise<LoadReport> {
-      const report: LoadReport = { requests: 0, serverErrors: 0, notOk: 0, slowestMs: 0 };
+    /**
+     * Reads and writes profiles on both instances until `durationMs` has passed and at least
+     * `minRequests` were made (a percentile needs its samples however slow the machine is today).
+     */
+    async function load(durationMs: number, minRequests = 0): Promise<LoadReport> {
+      const report: LoadReport = { requests: 0, serverErrors: 0, notOk: 0, slowestMs: 0, latencies: [] };
       const deadline = Date.now() + durationMs;
       const worker = async (w: number) => {
-        while (Date.now() < deadline) {
+        while (Date.now() < deadline || report.requests < minRequests) {
           const app = w % 2 ? a : c;
           const id = ids[Math.floor(Math.random() * ids.length)] as string;
           const started = performance.now();
@@ -67,7 +78,9 @@ describeBackends(
             if (res.statusCode !== 200) report.notOk += 1;
           }
           report.requests += 1;
-          report.slowestMs = Math.max(report.slowestMs, performance.now() - started);
+          const ms = performance.now() - started;
+          report.latencies.push(ms);
+          report.slowestMs = Math.max(report.slowestMs, ms);
         }
       };
       await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
@@ -109,15 +122,18 @@ describeBackends(
       (await app.inject('/health/ready')).json().status === 'ok';
 
     it('F1/F3: Redis killed mid-load and restarted: 0 × 5xx, bounded latency, converged afterwards', async () => {
-      const running = load(3000);
+      const running = load(4000);
       await new Promise((r) => setTimeout(r, 800));
       await redis.kill();
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 2000));
       await redis.restart();
       const report = await running;
       assert.deepEqual([report.serverErrors, report.notOk], [0, 0]);
       assert.ok(report.requests > 200, `only ${report.requests} requests`);
-      assert.ok(report.slowestMs < 1000, `slowest ${report.slowestMs} ms`);
+      // A contract bound, not a speed figure: nothing waits past the command timeout (300 ms), with 3×
+      // room for a shared machine. A request queued until Redis came back would wait out the 2 s outage,
+      // over twice the bar.
+      assert.ok(report.slowestMs < 3 * commandTimeoutMs, `slowest ${report.slowestMs} ms`);
       await waitFor(ok(a), { what: 'a recovered' });
       await waitFor(ok(c), { what: 'c recovered' });
       await assertConverged();
@@ -173,12 +189,16 @@ describeBackends(
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       await admin.config('SET', 'maxmemory', '1');
       try {
-        const report = await load(800);
+        const report = await load(800, 300);
         assert.deepEqual([report.serverErrors, report.notOk], [0, 0]);
+        // A request that waited on the failing store would pay at least a command timeout; served from
+        // SQL at once, the p99 is a few tens of ms. p99 over all the load's requests (not one sample)
+        // under the command timeout, and nothing past 3× it (the contract bound, as in F1).
         assert.ok(
-          report.slowestMs < 500,
-          `slowest ${report.slowestMs} ms: a failing store must not make requests wait`,
+          p99(report.latencies) < commandTimeoutMs,
+          `p99 ${p99(report.latencies).toFixed(1)} ms: a failing store must not make requests wait`,
         );
+        assert.ok(report.slowestMs < 3 * commandTimeoutMs, `slowest ${report.slowestMs} ms`);
         await assertConverged();
       } finally {
         await admin.config('SET', 'maxmemory', '0');
