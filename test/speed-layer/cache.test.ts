@@ -179,7 +179,10 @@ describeBackends('cache', (b) => {
   describe('authorization reads (l1: false)', () => {
     const AUTHZ = { ttl: 60_000, l1: false };
 
-    it('never join a read sent before them: a revocation committed in between is seen', async (t) => {
+    /** A request that arrives after a write completed is handled in a later event-loop turn (turn-batch.ts). */
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('never join a read sent in an earlier turn: a revocation committed in between is seen', async (t) => {
       const { id } = await insertUser(b.sql().db, { display_name: 'active' });
       const handle = store();
       t.after(() => handle.close());
@@ -187,6 +190,7 @@ describeBackends('cache', (b) => {
       const early = await heldRead(cache, id, AUTHZ); // the early read holds the pre-revocation row
       // Revoked through another instance: this one learns of it only from the store.
       await write(bareCache(handle), id, 'revoked');
+      await nextTurn(); // with the in-process store, the write above may complete without leaving the turn
       const late = cache.getOrSet(NS, id, () => displayName(id), AUTHZ);
       early.release();
       assert.equal(
@@ -204,6 +208,7 @@ describeBackends('cache', (b) => {
       const cache = bareCache({ ...handle, store: counted.store });
       const id = randomUUID();
       await cache.getOrSet(NS, id, async () => 'v', AUTHZ);
+      await nextTurn(); // the warm-up read above is this turn's; the burst below starts a new one
       const before = counted.reads();
       const values = await Promise.all(
         Array.from({ length: 50 }, () => cache.getOrSet(NS, id, async () => 'reloaded', AUTHZ)),

@@ -93,11 +93,8 @@ export class Cache {
   ): Promise<T> {
     const key = this.#entryKey(namespace, id);
     if (options.l1 === false) {
-      // Authorization data: never L1, never a read sent before this call (turn-batch.ts).
-      return (
-        this.#turn.get<T>(key) ??
-        this.#turn.schedule(key, () => this.#reads.read(namespace, key, loader, options, undefined))
-      );
+      // Authorization data: never L1, never a read sent in an earlier turn (turn-batch.ts).
+      return this.#turn.read(key, () => this.#reads.read(namespace, key, loader, options, undefined));
     }
     const hit = this.#l1?.get(key);
     if (hit) {

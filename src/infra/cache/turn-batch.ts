@@ -1,33 +1,36 @@
 /**
- * Batching of authorization reads (`l1: false`) per event-loop turn. Such a
- * read must see every write that completed before its request arrived, so it
- * never joins a read already sent (that read may predate a revocation); the
- * callers of one turn share one read sent at the end of the turn instead.
+ * Sharing of authorization reads (`l1: false`) within one event-loop turn.
+ * Such a read must see every write that completed before its request arrived.
+ * The first read of a key in a turn is sent at once; the rest of the turn
+ * joins it; the next turn starts afresh and never joins an older read.
+ *
+ * Why joining within a turn is safe: the requests handled in one turn were
+ * read from sockets that one poll reported ready, so their bytes had arrived
+ * before the turn began — before the shared read was sent. A write that
+ * completed before any of them arrived therefore completed before that read
+ * was sent too. (libuv polls again inside one phase only when a single poll
+ * fills its 1,024-event buffer; such requests still arrived before the read
+ * that serves them was sent, because it is sent while they are processed.)
  */
-
-/** Resolves at the end of the current event-loop turn (module-level: no closure per read). */
-const endOfTurn = (resolve: () => void) => setImmediate(resolve);
-
 export class TurnBatch {
-  /** Reads scheduled for the end of the current turn, not sent yet. */
-  readonly #queued = new Map<string, Promise<unknown>>();
+  /** Reads sent in the current turn, by key. */
+  readonly #sent = new Map<string, Promise<unknown>>();
+  #clearScheduled = false;
+  readonly #clear = () => {
+    this.#sent.clear();
+    this.#clearScheduled = false;
+  };
 
-  /** The read of `key` scheduled in this turn, if any: join it. */
-  get<T>(key: string): Promise<T> | undefined {
-    return this.#queued.get(key) as Promise<T> | undefined;
-  }
-
-  /**
-   * Schedules `read` for the end of this turn and lets the rest of the turn
-   * join it: a burst of requests for one session costs one round trip, and
-   * each of them is answered by a read issued after it arrived.
-   */
-  schedule<T>(key: string, read: () => Promise<T>): Promise<T> {
-    const batch = new Promise<void>(endOfTurn).then(() => {
-      this.#queued.delete(key);
-      return read();
-    });
-    this.#queued.set(key, batch);
-    return batch;
+  /** `read()`'s result, shared with every other read of `key` made in this turn. */
+  read<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const sent = this.#sent.get(key) as Promise<T> | undefined;
+    if (sent) return sent;
+    const started = read();
+    this.#sent.set(key, started);
+    if (!this.#clearScheduled) {
+      this.#clearScheduled = true;
+      setImmediate(this.#clear);
+    }
+    return started;
   }
 }

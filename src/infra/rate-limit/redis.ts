@@ -1,9 +1,11 @@
 /**
  * Redis RateLimiter: counts are shared and exact across instances (one atomic
- * Lua INCRBY+PEXPIRE per call). Consumes of one (policy, subject) made in the
- * same event-loop turn are sent as one INCRBY of their sum and handed out in
- * arrival order, exactly as if they had been counted one by one: a flood from
- * one account or address costs one Redis call per turn, not one per request.
+ * Lua INCRBY+PEXPIRE per call). The first consume of a (policy, subject) in an
+ * event-loop turn is sent at once — traffic from many users waits for nothing;
+ * the consumes of that subject that follow it in the same turn are sent at the
+ * end of the turn as one INCRBY of their sum and handed out in arrival order,
+ * exactly as if they had been counted one by one: a flood from one account or
+ * address costs two Redis calls per turn, not one per request.
  *
  * While the shared Redis circuit is open, or when a call fails, each policy's
  * `whenRedisDown` decides: `insurance` consumes from a per-instance memory
@@ -28,7 +30,7 @@ export interface RedisRateLimiterDeps {
   log: { warn(obj: object, msg: string): void };
 }
 
-/** The consumes of one (policy, subject) waiting for the end of the event-loop turn. */
+/** The consumes of one (policy, subject) that follow its first in a turn, sent at the end of the turn. */
 interface Batch {
   policy: string;
   limiter: RateLimiterRedis;
@@ -40,7 +42,12 @@ interface Batch {
 export class RedisRateLimiter implements RateLimiter {
   readonly #deps: RedisRateLimiterDeps;
   readonly #limiters = new Map<string, RateLimiterRedis>();
-  readonly #batches = new Map<string, Batch>();
+  /** Subjects consumed in this turn: `null` until a second consume opens a batch behind the first. */
+  readonly #turn = new Map<string, Batch | null>();
+  readonly #endTurn = () => {
+    for (const batch of this.#turn.values()) if (batch) void this.#send(batch);
+    this.#turn.clear();
+  };
 
   constructor(deps: RedisRateLimiterDeps) {
     this.#deps = deps;
@@ -62,19 +69,19 @@ export class RedisRateLimiter implements RateLimiter {
     const limiter = this.#limiter(policy);
     if (!this.#deps.health.available) return this.#whenRedisDown(policy, subject, points);
     const id = `${policy}\n${subject}`;
-    let batch = this.#batches.get(id);
-    if (!batch) {
-      const queued: Batch = { policy, limiter, subject, points: 0, callers: [] };
-      this.#batches.set(id, queued);
-      setImmediate(() => {
-        this.#batches.delete(id);
-        void this.#send(queued);
-      });
-      batch = queued;
+    const batch = this.#turn.get(id);
+    if (batch === undefined) {
+      if (this.#turn.size === 0) setImmediate(this.#endTurn);
+      this.#turn.set(id, null);
+      return new Promise((resolve) =>
+        this.#send({ policy, limiter, subject, points, callers: [{ points, resolve }] }),
+      );
     }
-    const { callers } = batch;
-    batch.points += points;
-    return new Promise((resolve) => callers.push({ points, resolve }));
+    // Same connection, sent later: Redis counts this batch after the first call, in arrival order.
+    const queued = batch ?? { policy, limiter, subject, points: 0, callers: [] };
+    if (!batch) this.#turn.set(id, queued);
+    queued.points += points;
+    return new Promise((resolve) => queued.callers.push({ points, resolve }));
   }
 
   /** Counts a batch with one call and settles its callers in arrival order. */
