@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { Config } from './config.ts';
 import authenticate from './http/authenticate.ts';
 import docs from './http/docs.ts';
-import errorHandling from './http/errors.ts';
+import errorHandling, { clientErrorHandler, frameworkErrors } from './http/errors.ts';
 import healthRoutes from './http/health.routes.ts';
 import jsonBody from './http/json-body.ts';
 import observability, { requestId } from './http/observability.ts';
@@ -60,7 +60,7 @@ function validators(): { body: Ajv; text: Ajv } {
 /** A hop count means "trust the nearest N proxies"; Fastify takes that as a function. */
 function trustProxy(
   setting: Config['http']['trustProxy'],
-): boolean | string[] | ((addr: string, hop: number) => boolean) {
+): false | string[] | ((addr: string, hop: number) => boolean) {
   return typeof setting === 'number' ? (_addr, hop) => hop < setting : setting;
 }
 
@@ -79,7 +79,12 @@ export async function buildApp(
       // and Node checks for expired connections every second instead of every 30 s.
       headersTimeout: config.http.requestTimeoutMs,
       connectionsCheckingInterval: 1000,
+      // The whole request head; above MAX_URL_LENGTH (security.ts) so a long URL is a 414, not a 431.
+      maxHeaderSize: 32 * 1024,
     },
+    // Errors raised before routing answer in problem+json with the security headers too (C4).
+    frameworkErrors,
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

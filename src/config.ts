@@ -4,6 +4,7 @@
  * typed object with durations already parsed to milliseconds. Everything else
  * receives this object; tests build it with `loadConfig({...})`.
  */
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -73,12 +74,13 @@ export interface Config {
   http: {
     host: string;
     port: number;
+    /** Default JSON body limit in bytes (SPEC §5: 16 KiB); a route needing more sets its own. */
     bodyLimit: number;
     requestTimeoutMs: number;
     /** Exact origins allowed by CORS; empty = no cross-origin access. */
     corsOrigins: string[];
-    /** Passed to Fastify `trustProxy`: false, true, a hop count or a list of addresses/CIDRs. */
-    trustProxy: boolean | number | string[];
+    /** Passed to Fastify `trustProxy`: false, a hop count or a list of addresses/CIDRs (never `true`). */
+    trustProxy: false | number | string[];
   };
   log: { level: LogLevel };
   db: {
@@ -314,12 +316,43 @@ function readOidc(r: Reader, port: number): Config['oidc'] {
   return { publicUrl, providers };
 }
 
+/** proxy-addr's named ranges, accepted in TRUST_PROXY next to addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Which peers may set the client address through X-Forwarded-For: a hop count or a
+ * list of proxy addresses/CIDRs. `true` is refused: it trusts the left-most entry,
+ * which any client writes itself (RELIABILITY A12).
+ */
 function readTrustProxy(r: Reader): Config['http']['trustProxy'] {
   const value = r.raw('TRUST_PROXY');
   if (value === undefined || value === 'false') return false;
-  if (value === 'true') return true;
+  if (value === 'true') {
+    return (
+      r.fail(
+        'TRUST_PROXY',
+        `"true" would trust any client's X-Forwarded-For; give the proxies' addresses/CIDRs or a hop count`,
+      ) ?? false
+    );
+  }
   if (/^\d+$/.test(value)) return Number(value);
-  return value.split(',').map((s) => s.trim());
+  const entries = value.split(',').map((s) => s.trim());
+  const bad = entries.filter((e) => !isProxyAddress(e));
+  if (bad.length > 0) {
+    return (
+      r.fail('TRUST_PROXY', `expected proxy addresses/CIDRs or a hop count, got "${bad.join(', ')}"`) ?? false
+    );
+  }
+  return entries;
 }
 
 function readRateLimits(r: Reader): Config['rateLimits'] {
@@ -401,7 +434,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     http: {
       host: r.string('HOST', '127.0.0.1'),
       port,
-      bodyLimit: r.int('BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
+      bodyLimit: r.int('BODY_LIMIT', 16_384, 1024, 64 * 1_048_576),
       requestTimeoutMs: r.duration('REQUEST_TIMEOUT', '30s'),
       corsOrigins: (r.raw('CORS_ORIGINS') ?? '')
         .split(',')

@@ -36,8 +36,11 @@ export const Errors = defineErrors({
   MALFORMED_BODY: { status: 400, title: 'The request body could not be parsed' },
   BAD_REQUEST: { status: 400, title: 'The request is not valid HTTP for this server' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
+  REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is larger than allowed' },
+  URI_TOO_LONG: { status: 414, title: 'The request URL is longer than allowed' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are larger than allowed' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry shortly' },
   INTERNAL: { status: 500, title: 'Internal server error' },
 });

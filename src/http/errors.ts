@@ -5,12 +5,20 @@
  * unreachable database or fail-closed speed layer becomes 503 + Retry-After,
  * and everything else is a 500 whose body says nothing about internals (the
  * details go to the log, tied to the request id).
+ *
+ * Requests that never reach a route get the same problem+json and security
+ * headers: URLs the router cannot decode (`frameworkErrors`), and bytes Node's
+ * HTTP parser rejects before Fastify sees a request (`clientErrorHandler`: a head
+ * over maxHeaderSize → 431, a header timeout → 408, anything else → 400).
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, Errors, type FieldError, toProblem } from '../errors.ts';
 import { isDatabaseUnavailable } from '../infra/db/kysely.ts';
 import { SpeedLayerUnavailable } from '../infra/redis/health.ts';
+import { SECURITY_HEADERS } from './security.ts';
 
 const RETRY_AFTER = { 'retry-after': '5' };
 
@@ -49,6 +57,59 @@ export function toAppError(error: unknown): AppError {
   return new AppError(Errors.INTERNAL, undefined, { cause: error });
 }
 
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, appError: AppError): FastifyReply {
+  // An over-long URL is not echoed back.
+  const instance = appError.code === Errors.URI_TOO_LONG ? undefined : request.url.split('?', 1)[0];
+  return reply
+    .status(appError.status)
+    .headers(appError.headers)
+    .type(PROBLEM_TYPE)
+    .send(toProblem(appError, { instance, requestId: request.id }));
+}
+
+/** Fastify's `frameworkErrors`: a URL the router cannot decode, before any hook ran. */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
+  sendProblem(request, reply, toAppError(error));
+}
+
+function clientErrorOf(code: string | undefined): AppError {
+  if (code === 'HPE_HEADER_OVERFLOW') return new AppError(Errors.HEADERS_TOO_LARGE);
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new AppError(Errors.REQUEST_TIMEOUT);
+  return new AppError(Errors.BAD_REQUEST);
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's parser refused the bytes, so there is no
+ * request to reply through; write the problem straight to the socket, then close it
+ * as Node's own handler does.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  this.log.debug({ err: error }, 'client error');
+  if (socket.writable) {
+    const appError = clientErrorOf(error.code);
+    const body = JSON.stringify(toProblem(appError, {}));
+    const headers = {
+      ...SECURITY_HEADERS,
+      'content-type': PROBLEM_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    };
+    const head = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.write(`HTTP/1.1 ${appError.status} ${STATUS_CODES[appError.status]}\r\n${head}\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
 async function errorHandling(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error);
@@ -57,12 +118,7 @@ async function errorHandling(app: FastifyInstance): Promise<void> {
     } else if (appError.status >= 500) {
       request.log.error({ err: error, code: appError.code }, 'request failed');
     }
-    const instance = request.url.split('?', 1)[0];
-    return reply
-      .status(appError.status)
-      .headers(appError.headers)
-      .type('application/problem+json; charset=utf-8')
-      .send(toProblem(appError, { instance, requestId: request.id }));
+    return sendProblem(request, reply, appError);
   });
 
   app.setNotFoundHandler(() => {

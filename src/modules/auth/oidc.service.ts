@@ -11,7 +11,7 @@ import * as oidc from 'openid-client';
 import type { Config, OidcProvider } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import type { ClientContext } from '../../principal.ts';
-import { normalizeEmail, type UserRow, type UsersService } from '../users/index.ts';
+import { displayNameOr, normalizeEmail, type UserRow, type UsersService } from '../users/index.ts';
 import { OidcErrors } from './auth.errors.ts';
 import type { AuthResult, AuthService } from './auth.service.ts';
 import type { OidcRepository } from './oidc.repository.ts';
@@ -103,8 +103,8 @@ export class OidcService {
       existing ??
       (await this.#d.users.create({
         email,
-        displayName:
-          (typeof claims.name === 'string' && claims.name.slice(0, 64)) || email.split('@')[0] || 'user',
+        // A provider's name that breaks the text policy must not block the sign-in.
+        displayName: displayNameOr(claims.name, displayNameOr(email.split('@')[0], 'user')),
         passwordHash: null,
         emailVerified: verified,
       }));

@@ -5,11 +5,16 @@ export const UserIdParams = Type.Object(
   { additionalProperties: false },
 );
 
-/** 1–64 characters, no control characters. */
+/**
+ * A coarse bound only: the text policy (src/lib/text.ts, applied by UsersService)
+ * decides, counting at most 64 code points after NFC — an NFD name with combining
+ * marks may arrive longer than it is stored.
+ */
 export const DisplayName = Type.String({
   minLength: 1,
-  maxLength: 64,
-  pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+  maxLength: 256,
+  description:
+    'Up to 64 characters (code points, after NFC); no control or bidi-override characters; not blank',
 });
 
 /** What a user sees of their own account (GET /v1/me, sign-in responses). */
@@ -35,7 +40,14 @@ export const UpdateMeBody = Type.Object(
   {
     displayName: Type.Optional(DisplayName),
     avatarUrl: Type.Optional(
-      Type.Union([Type.String({ format: 'uri', pattern: '^https://', maxLength: 2048 }), Type.Null()]),
+      Type.Union([
+        Type.String({
+          minLength: 1,
+          maxLength: 2048,
+          description: 'An https URL without user-info; the server never fetches it',
+        }),
+        Type.Null(),
+      ]),
     ),
   },
   { additionalProperties: false, minProperties: 1 },

@@ -6,12 +6,13 @@
  * change commits.
  */
 import type { Kysely, Transaction } from 'kysely';
-import { AppError } from '../../errors.ts';
+import { AppError, Errors } from '../../errors.ts';
 import { type Cache, Ttl } from '../../infra/cache/cache.ts';
 import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { unitOfWork } from '../../infra/db/unit-of-work.ts';
 import { uuidv7 } from '../../lib/ids.ts';
+import { checkText } from '../../lib/text.ts';
 import { UserErrors } from './users.errors.ts';
 import type { ProfilePatch, UserRow, UsersRepository } from './users.repository.ts';
 import type { Account, PublicProfile } from './users.schemas.ts';
@@ -22,6 +23,52 @@ const ACCOUNTS = 'user-account';
 const PROFILE_CACHE = { ttl: Ttl.medium, grace: Ttl.long };
 /** The owner's own view: fresh within the TTL, never served stale on a loader failure. */
 const ACCOUNT_CACHE = { ttl: Ttl.medium };
+
+export const DISPLAY_NAME_MAX_CODE_POINTS = 64;
+const AVATAR_URL_MAX = 2048;
+
+function invalid(field: string, problem: string): AppError {
+  return new AppError(Errors.VALIDATION_FAILED, `${field} ${problem}`, {
+    fields: [{ field, message: problem }],
+  });
+}
+
+/** The display name as stored (text policy), or a 400 VALIDATION_FAILED naming `body.displayName`. */
+function displayNameOf(value: string): string {
+  const checked = checkText(value, DISPLAY_NAME_MAX_CODE_POINTS);
+  if (!checked.ok) throw invalid('body.displayName', checked.problem);
+  return checked.text;
+}
+
+/** `candidate` as a display name if it passes the text policy, else `fallback` (e.g. a provider's name claim). */
+export function displayNameOr(candidate: unknown, fallback: string): string {
+  const checked =
+    typeof candidate === 'string' ? checkText(candidate, DISPLAY_NAME_MAX_CODE_POINTS) : undefined;
+  return checked?.ok ? checked.text : fallback;
+}
+
+/**
+ * An avatar is a link the clients load, never the server (no SSRF): https only,
+ * no user-info (credentials would be shown to every viewer), parsed by the WHATWG
+ * URL parser and stored in its serialisation, so what clients get is what was checked.
+ */
+function avatarUrlOf(value: string): string {
+  // The URL parser silently drops tabs, newlines and surrounding controls: refuse them instead.
+  if (/[\p{Cc}\s]/u.test(value))
+    throw invalid('body.avatarUrl', 'contains whitespace or a control character');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid('body.avatarUrl', 'is not a URL');
+  }
+  if (url.protocol !== 'https:') throw invalid('body.avatarUrl', 'must be an https URL');
+  if (url.username !== '' || url.password !== '')
+    throw invalid('body.avatarUrl', 'must not contain user-info');
+  if (url.href.length > AVATAR_URL_MAX)
+    throw invalid('body.avatarUrl', `must not be longer than ${AVATAR_URL_MAX} characters`);
+  return url.href;
+}
 
 /** A new account; `email` must already be normalised (emails.ts). */
 export interface NewUser {
@@ -48,15 +95,19 @@ export class UsersService {
     this.#cache = deps.cache;
   }
 
-  /** Inserts an account; undefined when the email is taken (also by a concurrent sign-up). */
+  /**
+   * Inserts an account; undefined when the email is taken (also by a concurrent sign-up).
+   * A display name breaking the text policy is a 400 VALIDATION_FAILED.
+   */
   async create(input: NewUser, trx?: Transaction<DB>): Promise<UserRow | undefined> {
+    const displayName = displayNameOf(input.displayName);
     const now = Date.now();
     const row: UserRow = {
       id: uuidv7(),
       email: input.email,
       email_verified_at: input.emailVerified ? now : null,
       password_hash: input.passwordHash,
-      display_name: input.displayName,
+      display_name: displayName,
       avatar_url: null,
       role: 'user',
       disabled_at: null,
@@ -108,7 +159,12 @@ export class UsersService {
   }
 
   /** Changes display name and/or avatar; every instance serves the new profile once this returns. */
-  async updateProfile(id: string, patch: ProfilePatch): Promise<void> {
+  async updateProfile(id: string, input: ProfilePatch): Promise<void> {
+    const patch: ProfilePatch = {
+      ...(input.display_name !== undefined && { display_name: displayNameOf(input.display_name) }),
+      ...(typeof input.avatar_url === 'string' && { avatar_url: avatarUrlOf(input.avatar_url) }),
+      ...(input.avatar_url === null && { avatar_url: null }),
+    };
     const updated = await unitOfWork(this.#db, async (trx, afterCommit) => {
       const found = await this.#users.updateProfile(id, patch, trx);
       afterCommit(async () => {
