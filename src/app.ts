@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { Config } from './config.ts';
 import authenticate from './http/authenticate.ts';
 import docs from './http/docs.ts';
+import drain from './http/drain.ts';
 import errorHandling, { clientErrorHandler, frameworkErrors } from './http/errors.ts';
 import healthRoutes from './http/health.routes.ts';
 import jsonBody from './http/json-body.ts';
@@ -85,7 +86,8 @@ export async function buildApp(
     // Errors raised before routing answer in problem+json with the security headers too (C4).
     frameworkErrors,
     clientErrorHandler,
-    return503OnClosing: true,
+    // Draining on close is src/http/drain.ts: in-flight answered with `Connection: close`, late ones 503.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
 
@@ -119,6 +121,7 @@ async function register(
 
   // Cross-cutting HTTP: the access step (authentication, then limits) comes before any route.
   await app.register(errorHandling);
+  await app.register(drain);
   await app.register(jsonBody);
   await app.register(security, { config: config.http });
   await app.register(observability);

@@ -31,12 +31,15 @@ function fieldErrors(error: FastifyError): FieldError[] {
   });
 }
 
+/** SERVICE_UNAVAILABLE (503) with Retry-After: this instance or a dependency cannot serve right now. */
+export function unavailable(cause?: unknown): AppError {
+  return new AppError(Errors.SERVICE_UNAVAILABLE, undefined, { headers: RETRY_AFTER, cause });
+}
+
 /** Maps any thrown value to the AppError the client will see. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
-  if (isDatabaseUnavailable(error) || error instanceof SpeedLayerUnavailable) {
-    return new AppError(Errors.SERVICE_UNAVAILABLE, undefined, { headers: RETRY_AFTER, cause: error });
-  }
+  if (isDatabaseUnavailable(error) || error instanceof SpeedLayerUnavailable) return unavailable(error);
   const fastifyError = error as FastifyError;
   if (fastifyError?.validation) {
     const fields = fieldErrors(fastifyError);

@@ -1,8 +1,10 @@
 /**
  * A loopback TCP proxy for fault injection (there is no toxiproxy here).
  * - `cut()`: drop every connection and refuse new ones — the dependency "died".
- * - `stall()`: keep accepting but forward nothing — the dependency hangs.
- * - `restore()`: forward normally again on the same port.
+ * - `pause()`: keep every socket open and accept new ones, but move no byte in
+ *   either direction — a black hole (a proxy or network path that stops
+ *   forwarding, packets dropped rather than refused).
+ * - `resume()` / `restore()`: forward normally again on the same port.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -11,7 +13,7 @@ export class TcpProxy {
   readonly #target: { host: string; port: number };
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
-  #stalled = false;
+  #paused = false;
 
   private constructor(port: number, target: { host: string; port: number }) {
     this.port = port;
@@ -31,7 +33,7 @@ export class TcpProxy {
 
   /** Forward normally (listening again if cut). */
   async restore(): Promise<void> {
-    this.#stalled = false;
+    this.resume();
     if (this.#server) return;
     const server = createServer((client) => this.#accept(client));
     await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
@@ -48,9 +50,18 @@ export class TcpProxy {
   }
 
   /** Accept and hold connections but move no bytes, on open and new connections alike. */
-  stall(): void {
-    this.#stalled = true;
+  pause(): void {
+    this.#paused = true;
     for (const socket of this.#sockets) socket.pause();
+  }
+
+  /**
+   * Forward again on every open connection. Bytes held meanwhile are then delivered, as TCP
+   * retransmission would once the path is back.
+   */
+  resume(): void {
+    this.#paused = false;
+    for (const socket of this.#sockets) socket.resume();
   }
 
   async close(): Promise<void> {
@@ -67,13 +78,9 @@ export class TcpProxy {
         client.destroy();
         upstream.destroy();
       });
-      if (this.#stalled) socket.pause();
+      if (this.#paused) socket.pause();
     }
-    client.on('data', (chunk) => {
-      if (!this.#stalled) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (!this.#stalled) client.write(chunk);
-    });
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => client.write(chunk));
   }
 }

@@ -75,7 +75,7 @@ describe('cache bus subscriber', { skip: servicesSkipReason }, () => {
       // connection closes, and its rejection must have a handler.
       const closedOnReady = new Promise<void>((resolve) =>
         subscriber.once('ready', () => {
-          proxy.stall();
+          proxy.pause();
           void bus.close();
           resolve();
         }),

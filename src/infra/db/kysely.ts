@@ -5,8 +5,8 @@
  * `dialect` explicitly.
  */
 import { Kysely, type LogEvent, MysqlDialect, SqliteDialect, sql } from 'kysely';
-import { createPool } from 'mysql2';
 import type { DatabaseConfig } from '../../config.ts';
+import { createMysqlPool } from './mysql-pool.ts';
 import type { DB } from './schema.ts';
 import { openSqlite } from './sqlite.ts';
 
@@ -19,9 +19,6 @@ export interface SqlDatabase {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
-
-// Strict mode makes an over-long or out-of-range value an error instead of a silent truncation.
-const MYSQL_SESSION = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'`;
 
 /** Observes every executed statement: its verb (select, insert…), duration and whether it failed. */
 export type QueryObserver = (verb: string, durationMs: number, failed: boolean) => void;
@@ -37,29 +34,7 @@ export function createDatabase(config: DatabaseConfig, onQuery?: QueryObserver):
     : undefined;
   let db: Kysely<DB>;
   if (config.dialect === 'mysql') {
-    const pool = createPool({
-      uri: config.url,
-      connectionLimit: config.poolSize,
-      maxIdle: config.poolSize,
-      connectTimeout: config.connectTimeoutMs,
-      enableKeepAlive: true,
-      charset: 'utf8mb4_bin',
-      timezone: 'Z',
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      // Failing fast beats an unbounded queue when every connection is stuck behind a dead server.
-      queueLimit: config.poolSize * 50,
-    });
-    pool.on('connection', (conn) => {
-      conn.query(MYSQL_SESSION);
-      // Bound every statement: a stalled server must yield a 503, not a request that hangs
-      // forever (mysql2 has no default). mysql2 destroys a connection whose query timed out.
-      const query = conn.query.bind(conn) as (...args: unknown[]) => unknown;
-      (conn as { query: unknown }).query = (sqlText: unknown, values: unknown, cb: unknown) =>
-        typeof sqlText === 'string'
-          ? query({ sql: sqlText, values, timeout: config.statementTimeoutMs }, cb)
-          : query(sqlText, values, cb);
-    });
+    const pool = createMysqlPool(config);
     db = new Kysely<DB>({ dialect: new MysqlDialect({ pool }), log });
   } else {
     db = new Kysely<DB>({ dialect: new SqliteDialect({ database: openSqlite(config.path) }), log });
