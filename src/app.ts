@@ -15,6 +15,7 @@ import drain from './http/drain.ts';
 import errorHandling, { clientErrorHandler, frameworkErrors } from './http/errors.ts';
 import healthRoutes from './http/health.routes.ts';
 import jsonBody from './http/json-body.ts';
+import { lazyChildLogger } from './http/lazy-logger.ts';
 import observability, { requestId } from './http/observability.ts';
 import security from './http/security.ts';
 import cachePlugin from './infra/cache/plugin.ts';
@@ -72,6 +73,7 @@ export async function buildApp(
   const app = Fastify({
     logger: { level: config.log.level, redact: { paths: REDACT, censor: '[redacted]' } },
     genReqId: requestId,
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: config.http.bodyLimit,
     trustProxy: trustProxy(config.http.trustProxy),
     requestTimeout: config.http.requestTimeoutMs,

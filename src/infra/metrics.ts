@@ -48,6 +48,31 @@ export function createMetrics(): Metrics {
   };
 }
 
+/**
+ * The labelled children of a metric, found by their label values: a metric's
+ * own `inc(labels)`/`observe(labels, v)` hashes the label object on every call,
+ * which hot paths (every request, every Redis command) should not pay. Label
+ * values must come from a bounded set (route templates, policy names…).
+ */
+export class LabelledChildren<C> {
+  readonly #children = new Map<string, C>();
+  readonly #make: (...values: string[]) => C;
+
+  constructor(make: (...values: string[]) => C) {
+    this.#make = make;
+  }
+
+  get(...values: string[]): C {
+    const key = values.join('\u0000');
+    let child = this.#children.get(key);
+    if (!child) {
+      child = this.#make(...values);
+      this.#children.set(key, child);
+    }
+    return child;
+  }
+}
+
 /** A gauge read at scrape time, for state another component owns (queue depths, pool sizes). */
 export function sampledGauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({

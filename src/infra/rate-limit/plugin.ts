@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { Config, RateLimitPolicy } from '../../config.ts';
+import { LabelledChildren } from '../metrics.ts';
 import type { RateLimitDecision, RateLimiter } from './limiter.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
@@ -38,10 +39,13 @@ export default fp<{ policies: Config['rateLimits'] }>(
       labelNames: ['policy', 'result', 'degraded'] as const,
       registers: [app.metrics.registry],
     });
+    const decided = new LabelledChildren((policy, result, degraded) =>
+      decisions.labels({ policy, result, degraded }),
+    );
     const counted: RateLimiter = {
       async consume(policy, subject, points) {
         const d: RateLimitDecision = await limiter.consume(policy, subject, points);
-        decisions.inc({ policy, result: d.allowed ? 'allowed' : 'rejected', degraded: String(d.degraded) });
+        decided.get(policy, d.allowed ? 'allowed' : 'rejected', d.degraded ? 'true' : 'false').inc();
         return d;
       },
       refund: (policy, subject, points) => limiter.refund(policy, subject, points),

@@ -27,10 +27,13 @@ export default fp<{ config: Config['redis'] }>(
     const log = app.log.child({ layer: 'redis' });
     const client = createRedisClient(config, 'request', 'request');
     const { metrics } = app;
+    const [succeeded, failed] = [
+      metrics.redisCommandDuration.labels({ outcome: 'ok' }),
+      metrics.redisCommandDuration.labels({ outcome: 'error' }),
+    ];
     const health = new RedisHealth(client, {
       log,
-      onCommand: (seconds, ok) =>
-        metrics.redisCommandDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds),
+      onCommand: (seconds, ok) => (ok ? succeeded : failed).observe(seconds),
     });
     metrics.redisAvailable.set(health.available ? 1 : 0);
     health.on('change', (state) => {
