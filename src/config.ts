@@ -43,11 +43,17 @@ export interface RateLimitPolicy {
 
 /** SPEC §7 defaults; each is overridable as RATE_LIMIT_<NAME>=points/duration[:insurance|open|closed]. */
 export const RATE_LIMIT_DEFAULTS = {
-  /** Failed logins per email+IP (successes are refunded). */
+  /**
+   * Failed logins per email+IP. The three login policies count verified-wrong passwords
+   * only: successes and attempts a login policy refused are refunded (docs/auth.md).
+   */
   login_email_ip: { points: 5, durationMs: 15 * 60_000, whenRedisDown: 'insurance' },
   /** Failed logins per IP per day. */
   login_ip: { points: 100, durationMs: 86_400_000, whenRedisDown: 'insurance' },
-  /** Failed logins per account from anywhere, per hour (ASVS: ≤ 100 per hour). */
+  /**
+   * Failed logins per account from anywhere, per hour (ASVS: ≤ 100 per hour). One email+IP
+   * adds at most 5 per 15 min (20 per hour), so no single source can reach it.
+   */
   login_account: { points: 100, durationMs: 3_600_000, whenRedisDown: 'insurance' },
   register_ip: { points: 3, durationMs: 60_000, whenRedisDown: 'insurance' },
   refresh_ip: { points: 60, durationMs: 60_000, whenRedisDown: 'insurance' },
@@ -115,6 +121,8 @@ export interface Config {
      * wait, so a login flood always leaves a core to the event loop.
      */
     passwordHashConcurrency: number;
+    /** Users with admin rights besides those whose role is `admin` in SQL (until roles can be granted). */
+    adminUserIds: string[];
   };
 }
 
@@ -470,8 +478,18 @@ export function loadConfig(env: Env): Readonly<Config> {
         1,
         64,
       ),
+      adminUserIds: (r.raw('ADMIN_USER_IDS') ?? '')
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
     },
   };
+
+  for (const id of config.auth.adminUserIds) {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {
+      r.fail('ADMIN_USER_IDS', `"${id}" is not a user id (a UUID)`);
+    }
+  }
 
   for (const origin of config.http.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {

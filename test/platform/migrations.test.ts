@@ -99,8 +99,6 @@ describeBackends('migrations', (b) => {
         id: randomUUID(),
         user_id: a.id,
         refresh_token_hash: 'a'.repeat(64),
-        previous_token_hash: null,
-        rotated_at: null,
         ip: '127.0.0.1',
         user_agent: 'test',
         created_at: now,

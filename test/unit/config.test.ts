@@ -86,6 +86,16 @@ describe('config', () => {
     assert.ok(!found.join('\n').includes('hunter2'), 'a database password must not be echoed');
   });
 
+  it('reads ADMIN_USER_IDS as a list of user ids', () => {
+    const id = '0190a5b2-7c3e-7a41-9d2e-3f1a2b3c4d5e';
+    assert.deepEqual(loadConfig({ ADMIN_USER_IDS: ` ${id.toUpperCase()} ,` }).auth.adminUserIds, [id]);
+    assert.deepEqual(loadConfig({}).auth.adminUserIds, []);
+    assert.match(
+      problems({ ADMIN_USER_IDS: `${id},admin` })[0] ?? '',
+      /^ADMIN_USER_IDS: "admin" is not a user id/,
+    );
+  });
+
   it('rejects conflicting Redis targets and a sentinel without a name', () => {
     assert.match(problems({ REDIS_URL: 'redis://x', REDIS_CLUSTER_NODES: 'a:1' })[0] ?? '', /only one/);
     assert.match(problems({ REDIS_SENTINELS: 'a:26379' })[0] ?? '', /REDIS_SENTINEL_NAME/);

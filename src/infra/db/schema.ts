@@ -33,8 +33,6 @@ export interface SessionsTable {
   id: string;
   user_id: string;
   refresh_token_hash: string;
-  previous_token_hash: string | null;
-  rotated_at: number | null;
   ip: string | null;
   user_agent: string | null;
   created_at: number;
@@ -43,6 +41,13 @@ export interface SessionsTable {
   absolute_expires_at: number;
   revoked_at: number | null;
   revoked_reason: string | null;
+}
+
+/** A token its session has rotated away from: presenting it again is reuse (or, just rotated, a concurrent refresh). */
+export interface SessionTokensTable {
+  token_hash: string;
+  session_id: string;
+  rotated_at: number;
 }
 
 export interface AuditLogTable {
@@ -67,6 +72,7 @@ export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
   sessions: SessionsTable;
+  session_tokens: SessionTokensTable;
   audit_log: AuditLogTable;
   oidc_flows: OidcFlowsTable;
 }

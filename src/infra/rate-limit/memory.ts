@@ -29,8 +29,15 @@ export class MemoryRateLimiter implements RateLimiter {
     }
   }
 
+  /**
+   * Never gives back more than the subject holds: as the Redis adapter's insurance
+   * this is refunded for points Redis counted, and a credit below zero would let
+   * a later outage admit more than the limit.
+   */
   async refund(policy: string, subject: string, points = 1): Promise<void> {
-    await this.#limiter(policy).reward(subject, points);
+    const limiter = this.#limiter(policy);
+    const held = (await limiter.get(subject))?.consumedPoints ?? 0;
+    if (held > 0) await limiter.reward(subject, Math.min(points, held));
   }
 
   async reset(policy: string, subject: string): Promise<void> {

@@ -7,6 +7,7 @@ export const AuthErrors = defineErrors({
   AUTH_EMAIL_TAKEN: { status: 409, title: 'An account with this email already exists' },
   AUTH_WEAK_PASSWORD: { status: 400, title: 'The password does not meet the password policy' },
   AUTH_SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
+  AUTH_FORBIDDEN: { status: 403, title: 'This action needs the admin role' },
 });
 
 export const OidcErrors = defineErrors({

@@ -1,6 +1,6 @@
 /**
  * SQL for sessions (one row per login; MySQL/SQLite is the truth for every
- * session's state) and the audit log. The speed layer only caches what these
+ * session's state), their refresh-token families and the audit log. The speed layer only caches what these
  * queries return.
  */
 import { type Insertable, type Kysely, MysqlAdapter, type Selectable, sql, type Transaction } from 'kysely';
@@ -35,17 +35,23 @@ export class SessionsRepository {
       .executeTakeFirst();
   }
 
-  async findByPreviousDigest(digest: string): Promise<SessionRow | undefined> {
+  /** The session a token was rotated away from (any number of rotations back), and when. */
+  async findByEarlierDigest(digest: string): Promise<(SessionRow & { rotated_at: number }) | undefined> {
     return this.#db
-      .selectFrom('sessions')
-      .selectAll()
-      .where('previous_token_hash', '=', digest)
+      .selectFrom('session_tokens')
+      .innerJoin('sessions', 'sessions.id', 'session_tokens.session_id')
+      .selectAll('sessions')
+      .select('session_tokens.rotated_at')
+      .where('session_tokens.token_hash', '=', digest)
       .executeTakeFirst();
   }
 
   /**
    * Rotates the refresh token, only if `from` is still the current one and the
-   * session is live: of concurrent rotations of one token exactly one succeeds.
+   * session is live: of concurrent rotations of one token exactly one succeeds
+   * (the row lock serialises them; the losers match no row). `from` joins the
+   * session's family in the same transaction, so no loser can look for it
+   * before it is there.
    */
   async rotate(args: {
     id: string;
@@ -54,20 +60,21 @@ export class SessionsRepository {
     now: number;
     expiresAt: number;
   }): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('sessions')
-      .set({
-        refresh_token_hash: args.to,
-        previous_token_hash: args.from,
-        rotated_at: args.now,
-        last_used_at: args.now,
-        expires_at: args.expiresAt,
-      })
-      .where('id', '=', args.id)
-      .where('refresh_token_hash', '=', args.from)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+    return this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('sessions')
+        .set({ refresh_token_hash: args.to, last_used_at: args.now, expires_at: args.expiresAt })
+        .where('id', '=', args.id)
+        .where('refresh_token_hash', '=', args.from)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) return false;
+      await trx
+        .insertInto('session_tokens')
+        .values({ token_hash: args.from, session_id: args.id, rotated_at: args.now })
+        .execute();
+      return true;
+    });
   }
 
   async revoke(args: { id: string; reason: string; now: number }, trx?: Transaction<DB>): Promise<boolean> {

@@ -5,12 +5,15 @@ import { clientContext, principalOf } from '../../principal.ts';
 import {
   AuthResult,
   ChangePasswordBody,
+  DeleteAccountBody,
   LoginBody,
+  NoContent,
   OidcProviderParams,
   RefreshBody,
   RegisterBody,
   Session,
   SessionIdParams,
+  UserIdParams,
 } from './auth.schemas.ts';
 import type { AuthService } from './auth.service.ts';
 import type { OidcService } from './oidc.service.ts';
@@ -114,6 +117,38 @@ export default async function authRoutes(
     async (request, reply) => {
       await auth.changePassword(principalOf(request), request.body, clientContext(request));
       return reply.status(204).send();
+    },
+  );
+
+  // Ending an account lives here, not in the users module: it is account security, and only
+  // this module can end sessions (users must not import auth). users decides the row changes.
+  r.post(
+    '/admin/users/:id/disable',
+    {
+      schema: {
+        tags: ['admin'],
+        security: [{ bearer: [] }],
+        params: UserIdParams,
+        response: { 204: NoContent },
+      },
+    },
+    async (request, reply) => {
+      await auth.disableUser(principalOf(request), request.params.id, clientContext(request));
+      return reply.status(204).send(null);
+    },
+  );
+
+  r.delete(
+    '/me',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      // Confirms with the password: wrong guesses spend the same budget as password changes.
+      config: { rateLimit: [{ policy: 'password_change_user', by: 'user' }] },
+      schema: { ...signedIn, body: DeleteAccountBody, response: { 204: NoContent } },
+    },
+    async (request, reply) => {
+      await auth.deleteAccount(principalOf(request), request.body.password, clientContext(request));
+      return reply.status(204).send(null);
     },
   );
 }

@@ -23,6 +23,9 @@ export const OidcProviderParams = Type.Object(
   strict,
 );
 export const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
+export const UserIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
+export const DeleteAccountBody = Type.Object({ password: Password }, strict);
+export const NoContent = Type.Null({ description: 'Done' });
 
 export const AuthResult = Type.Object({
   user: Account,

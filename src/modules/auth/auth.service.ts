@@ -1,8 +1,8 @@
 /**
  * Authentication rules: registration, login (generic failures, timing parity,
  * failure-only rate limits), refresh rotation with reuse detection and a grace
- * window, revocation that every instance honours on its next request, and the
- * session list. SQL is written first; the cache is invalidated after commit.
+ * window, revocation that every instance honours on its next request, the
+ * session list, and ending an account (admin disable, owner deletion). SQL is written first; the cache is invalidated after commit.
  */
 import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
@@ -10,7 +10,7 @@ import type { Config } from '../../config.ts';
 import { AppError, Errors } from '../../errors.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB } from '../../infra/db/schema.ts';
-import { unitOfWork } from '../../infra/db/unit-of-work.ts';
+import { type AfterCommit, unitOfWork } from '../../infra/db/unit-of-work.ts';
 import { assertAllowed, type RateLimiter } from '../../infra/rate-limit/limiter.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import type { ClientContext, Principal } from '../../principal.ts';
@@ -29,6 +29,7 @@ import type {
   SessionState,
   SessionsRepository,
 } from './auth.repository.ts';
+import type { OidcRepository } from './oidc.repository.ts';
 import { type Passwords, passwordProblem } from './passwords.ts';
 import type { AccessClaims, AccessTokens, RefreshTokens } from './tokens.ts';
 
@@ -57,6 +58,8 @@ export interface AuthServiceDeps {
   users: UsersService;
   sessions: SessionsRepository;
   audit: AuditRepository;
+  /** Provider identities, unlinked when their account is deleted. */
+  identities: OidcRepository;
   passwords: Passwords;
   access: AccessTokens;
   refresh: RefreshTokens;
@@ -112,18 +115,27 @@ export class AuthService {
   /**
    * Every failure is the same 401, whether the email is unknown, the password
    * wrong or the account disabled, and costs one argon2 verify either way.
-   * Attempts are counted before verifying and refunded on success, so only
-   * failures count and concurrent guesses cannot overshoot the limit.
+   *
+   * Only verified-wrong passwords count (SPEC §7). Each attempt takes a point
+   * from every login counter *before* verifying, so concurrent guesses cannot
+   * overshoot a limit, and gives them all back when it succeeds — or when any
+   * counter refuses it: a refused attempt was never evaluated, so it counts
+   * nowhere. An email+IP pair therefore adds at most `login_email_ip` failures
+   * per window to the account's counter, and one source cannot lock the owner
+   * out (RELIABILITY A11).
    */
   async login(input: { email: string; password: string }, client: ClientContext): Promise<AuthResult> {
     const email = emailOf(input.email);
     const key = emailKey(email);
     const counted = this.#loginCounters(key, client.ip);
+    const giveBack = () =>
+      Promise.all(counted.map(([policy, subject]) => this.#d.limiter.refund(policy, subject)));
     const decisions = await Promise.all(
       counted.map(([policy, subject]) => this.#d.limiter.consume(policy, subject)),
     );
     const refused = decisions.find((d) => !d.allowed);
     if (refused) {
+      await giveBack();
       await this.#audit(
         { user_id: null, event: 'login_blocked', detail: JSON.stringify({ email: key }) },
         client,
@@ -140,7 +152,7 @@ export class AuthService {
       );
       throw new AppError(AuthErrors.AUTH_INVALID_CREDENTIALS);
     }
-    await Promise.all(counted.map(([policy, subject]) => this.#d.limiter.refund(policy, subject)));
+    await giveBack();
     if (this.#d.passwords.needsRehash(user.password_hash as string)) {
       await this.#d.users.setPasswordHash(user.id, await this.#d.passwords.hash(input.password));
     }
@@ -158,7 +170,8 @@ export class AuthService {
   /**
    * Rotates a refresh token. Presenting the token that was just rotated returns
    * the same successor within the grace window (two tabs refreshing at once);
-   * later, it is reuse: the session is revoked and every token of it dies.
+   * presenting it later, or any earlier token of the family, is reuse: the
+   * session is revoked and every token of it dies (RFC 9700 §4.14.2).
    */
   async refresh(token: string, client: ClientContext): Promise<AuthResult> {
     const { refresh, sessions } = this.#d;
@@ -180,17 +193,18 @@ export class AuthService {
     }
 
     // Not (or no longer) the current token: a concurrent refresh, or reuse.
-    const previous = await sessions.findByPreviousDigest(digest);
-    if (!previous || previous.revoked_at !== null) throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
+    const earlier = await sessions.findByEarlierDigest(digest);
+    if (!earlier || earlier.revoked_at !== null) throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
     const grace = this.#d.settings.refreshReuseGraceMs;
-    const sameSuccessor = previous.refresh_token_hash === refresh.digest(successor);
-    if (grace > 0 && sameSuccessor && now - (previous.rotated_at ?? 0) <= grace) {
-      const user = await this.#liveSessionUser(previous, now);
-      return this.#result(user, previous.id, successor);
+    // Only the token just rotated has the session's current token as its successor.
+    const justRotated = earlier.refresh_token_hash === refresh.digest(successor);
+    if (grace > 0 && justRotated && now - earlier.rotated_at <= grace) {
+      const user = await this.#liveSessionUser(earlier, now);
+      return this.#result(user, earlier.id, successor);
     }
-    await this.#revokeSessions([previous.id], 'refresh_reuse', now);
+    await this.#revokeSessions([earlier.id], 'refresh_reuse', now);
     await this.#audit(
-      { user_id: previous.user_id, event: 'refresh_reuse', detail: JSON.stringify({ session: previous.id }) },
+      { user_id: earlier.user_id, event: 'refresh_reuse', detail: JSON.stringify({ session: earlier.id }) },
       client,
     );
     throw new AppError(AuthErrors.AUTH_REFRESH_INVALID);
@@ -282,6 +296,37 @@ export class AuthService {
     await this.#audit({ user_id: principal.userId, event: 'password_changed' }, client);
   }
 
+  /**
+   * An admin disables an account: the account and every session of it end in
+   * one transaction, and every instance refuses its tokens on their next request.
+   */
+  async disableUser(principal: Principal, userId: string, client: ClientContext): Promise<void> {
+    if (principal.role !== 'admin' && !this.#d.settings.adminUserIds.includes(principal.userId)) {
+      throw new AppError(AuthErrors.AUTH_FORBIDDEN);
+    }
+    await this.#revokeAllForUser(userId, undefined, 'account_disabled', (trx, afterCommit) =>
+      this.#d.users.disable(userId, trx, afterCommit),
+    );
+    await this.#audit(
+      { user_id: userId, event: 'account_disabled', detail: JSON.stringify({ by: principal.userId }) },
+      client,
+    );
+  }
+
+  /** The owner deletes their account, confirming with the password; every session ends with it. */
+  async deleteAccount(principal: Principal, password: string, client: ClientContext): Promise<void> {
+    const user = await this.#d.users.findById(principal.userId);
+    if (!user || !(await this.#d.passwords.verify(user.password_hash, password))) {
+      await this.#audit({ user_id: principal.userId, event: 'account_delete_failure' }, client);
+      throw new AppError(AuthErrors.AUTH_INVALID_CREDENTIALS);
+    }
+    await this.#revokeAllForUser(principal.userId, undefined, 'account_deleted', async (trx, afterCommit) => {
+      await this.#d.users.delete(principal.userId, trx, afterCommit);
+      await this.#d.identities.unlinkAll(principal.userId, trx);
+    });
+    await this.#audit({ user_id: principal.userId, event: 'account_deleted' }, client);
+  }
+
   #loginCounters(key: string, ip: string): [keyof Config['rateLimits'], string][] {
     const all: [keyof Config['rateLimits'], string][] = [
       ['login_email_ip', `${key}:${ip}`],
@@ -308,8 +353,6 @@ export class AuthService {
         id: sessionId,
         user_id: user.id,
         refresh_token_hash: this.#d.refresh.digest(refreshToken),
-        previous_token_hash: null,
-        rotated_at: null,
         ip: client.ip,
         user_agent: client.userAgent?.slice(0, 512) ?? null,
         created_at: now,
@@ -344,10 +387,10 @@ export class AuthService {
     userId: string,
     exceptSessionId: string | undefined,
     reason: string,
-    alsoInTransaction?: (trx: Transaction<DB>) => Promise<void>,
+    alsoInTransaction?: (trx: Transaction<DB>, afterCommit: AfterCommit) => Promise<void>,
   ): Promise<void> {
     await unitOfWork(this.#d.db, async (trx, afterCommit) => {
-      await alsoInTransaction?.(trx);
+      await alsoInTransaction?.(trx, afterCommit);
       const ids = await this.#d.sessions.revokeAllForUser(
         { userId, exceptSessionId, reason, now: Date.now() },
         trx,

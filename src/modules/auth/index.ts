@@ -38,11 +38,13 @@ async function authModule(app: FastifyInstance, { config }: { config: Readonly<C
   ] as const) {
     sampledGauge(app.metrics.registry, `parley_password_hash_${state}`, help, () => passwords.load[state]);
   }
+  const flows = new OidcRepository(db);
   const auth = new AuthService({
     db,
     users: app.users,
     sessions: new SessionsRepository(db),
     audit: new AuditRepository(db),
+    identities: flows,
     passwords,
     access: new AccessTokens(signingKey, config.auth.accessTokenTtlMs),
     refresh: new RefreshTokens(signingKey.refreshKey),
@@ -53,7 +55,7 @@ async function authModule(app: FastifyInstance, { config }: { config: Readonly<C
   });
   const oidc = new OidcService({
     config: config.oidc,
-    flows: new OidcRepository(db),
+    flows,
     users: app.users,
     auth,
   });

@@ -1,5 +1,5 @@
 /** SQL for OIDC sign-ins: in-progress flows and the (provider, subject) → user identities. */
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { DB, OidcFlowsTable } from '../../infra/db/schema.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 
@@ -61,5 +61,10 @@ export class OidcRepository {
         created_at: Date.now(),
       })
       .execute();
+  }
+
+  /** Unlinks every provider identity of a deleted account, so its subjects can sign up afresh. */
+  async unlinkAll(userId: string, trx: Transaction<DB>): Promise<void> {
+    await trx.deleteFrom('identities').where('user_id', '=', userId).execute();
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Access tokens (JWT via fast-jwt: synchronous verify) and refresh
  * tokens (opaque, 256-bit). The verifier accepts exactly one algorithm, the
- * `at+jwt` type, Parley's issuer and audience, and requires exp, iat, sub, sid
- * and jti; header keys (jwk, jku, x5u, x5c, kid) are never used to find a key.
+ * `at+jwt` type, Parley's issuer and audience, and requires exp, iat (not in
+ * the future beyond the clock tolerance), sub, sid and jti; header keys (jwk, jku, x5u, x5c, kid) are never used to find a key.
  *
  * A refresh token's successor is derived, not random: HMAC(refreshKey, token).
  * Concurrent refreshes of one token therefore compute the same successor, and
@@ -16,6 +16,12 @@ import type { SigningKey } from './signing-key.ts';
 export const ISSUER = 'parley';
 export const AUDIENCE = 'parley-api';
 const TYPE = 'at+jwt';
+/**
+ * Leeway for clocks of instances that disagree (RFC 7519 §4.1.4): `exp` and `nbf`
+ * are honoured this much late or early, and a token whose `iat` lies further
+ * in the future was not issued by a sane clock of ours — refused.
+ */
+export const CLOCK_TOLERANCE_MS = 5_000;
 
 export interface AccessClaims {
   sub: string;
@@ -52,6 +58,7 @@ export class AccessTokens {
       allowedAud: AUDIENCE,
       requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti'],
       checkTyp: TYPE,
+      clockTolerance: CLOCK_TOLERANCE_MS,
     }) as (token: string) => AccessClaims;
   }
 
@@ -61,9 +68,12 @@ export class AccessTokens {
 
   /** The token's claims; throws on any invalid token (signature, algorithm, type, claims, expiry). */
   verify(token: string): AccessClaims {
+    const now = Date.now();
     const known = this.#verified.get(token);
-    if (known && known.exp * 1000 > Date.now()) return known;
+    if (known && known.exp * 1000 + CLOCK_TOLERANCE_MS > now) return known;
     const claims = Object.freeze(this.#verify(token));
+    // fast-jwt checks `iat` only against maxAge, never against the future.
+    if (claims.iat * 1000 > now + CLOCK_TOLERANCE_MS) throw new Error('token issued in the future');
     this.#verified.set(token, claims);
     return claims;
   }

@@ -58,4 +58,35 @@ export class UsersRepository {
       .where('id', '=', id)
       .execute();
   }
+
+  /** Marks the account disabled (keeps the first time); false when no user has this id. */
+  async disable(id: string, now: number, trx: Transaction<DB>): Promise<boolean> {
+    const found = await trx.selectFrom('users').select('disabled_at').where('id', '=', id).executeTakeFirst();
+    if (!found) return false;
+    if (found.disabled_at === null) {
+      await trx
+        .updateTable('users')
+        .set({ disabled_at: now, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+    }
+    return true;
+  }
+
+  /** Replaces every personal field with a tombstone and disables the account; the row (and its id) stays. */
+  async anonymise(id: string, now: number, trx: Transaction<DB>): Promise<void> {
+    await trx
+      .updateTable('users')
+      .set({
+        email: `deleted-${id}@deleted.invalid`,
+        email_verified_at: null,
+        password_hash: null,
+        display_name: 'Deleted user',
+        avatar_url: null,
+        disabled_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
 }

@@ -3,14 +3,15 @@
  * sign-up path), decides who may see what of a user — public profiles expose
  * only the display name, avatar and join date; a disabled account looks like
  * no account — and serves profiles through the cache, invalidated after the
- * change commits.
+ * change commits. Disabling and deleting an account are decided here too; the
+ * auth module calls them inside the transaction that ends the account's sessions.
  */
 import type { Kysely, Transaction } from 'kysely';
 import { AppError, Errors } from '../../errors.ts';
 import { type Cache, Ttl } from '../../infra/cache/cache.ts';
 import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB } from '../../infra/db/schema.ts';
-import { unitOfWork } from '../../infra/db/unit-of-work.ts';
+import { type AfterCommit, unitOfWork } from '../../infra/db/unit-of-work.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { checkText } from '../../lib/text.ts';
 import { UserErrors } from './users.errors.ts';
@@ -167,13 +168,37 @@ export class UsersService {
     };
     const updated = await unitOfWork(this.#db, async (trx, afterCommit) => {
       const found = await this.#users.updateProfile(id, patch, trx);
-      afterCommit(async () => {
-        await this.#cache.invalidate(PROFILES, [id]);
-        await this.#cache.invalidate(ACCOUNTS, [id]);
-      });
+      afterCommit(() => this.#forget(id));
       return found;
     });
     if (!updated) throw new AppError(UserErrors.USER_NOT_FOUND);
+  }
+
+  /**
+   * Disables an account inside the caller's transaction (the auth module ends its
+   * sessions in the same one); 404 when no user has this id, a no-op when it is
+   * already disabled. Its profile disappears once the transaction commits.
+   */
+  async disable(id: string, trx: Transaction<DB>, afterCommit: AfterCommit): Promise<void> {
+    if (!(await this.#users.disable(id, Date.now(), trx))) throw new AppError(UserErrors.USER_NOT_FOUND);
+    afterCommit(() => this.#forget(id));
+  }
+
+  /**
+   * Deletes an account as its owner asked: the row stays, disabled and stripped
+   * of everything personal (email, name, avatar, password hash), so that rows
+   * pointing at the user (audit log, and later messages, rooms, conversations)
+   * keep a valid, anonymous author instead of cascading away or dangling. The
+   * email is free for a new account at once.
+   */
+  async delete(id: string, trx: Transaction<DB>, afterCommit: AfterCommit): Promise<void> {
+    await this.#users.anonymise(id, Date.now(), trx);
+    afterCommit(() => this.#forget(id));
+  }
+
+  async #forget(id: string): Promise<void> {
+    await this.#cache.invalidate(PROFILES, [id]);
+    await this.#cache.invalidate(ACCOUNTS, [id]);
   }
 
   /** A missing user is cached too (as null), so probing random ids does not reach SQL each time. */

@@ -197,6 +197,31 @@ describeBackends('auth', (b) => {
       );
     });
 
+    it('A11: one address hammering an account far beyond its limits never locks the owner out', async () => {
+      const u = await signUp(app);
+      const attacker = freshIp();
+      const statuses = new Map<number, number>();
+      for (let i = 0; i < 150; i++) {
+        const { statusCode } = await login(u.email, `guess ${i} password`, attacker);
+        statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
+      }
+      assert.deepEqual(Object.fromEntries(statuses), { 401: 5, 429: 145 }, 'only 5 guesses evaluated');
+      assert.equal((await login(u.email, u.password, freshIp())).statusCode, 200, 'the owner, elsewhere');
+      assert.equal((await login(u.email, u.password, attacker)).statusCode, 429, 'the source stays blocked');
+    });
+
+    it('concurrent guesses from one address never overshoot the limit', async () => {
+      const u = await signUp(app);
+      const ip = freshIp();
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => login(u.email, `parallel ${i} guess`, ip, i % 2 ? app : other)),
+      );
+      const statuses = answers.map((a) => a.statusCode).sort();
+      assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(15).fill(429)]);
+      // Refused attempts were not counted: the block ends with the window of the 5 real failures.
+      assert.equal((await login(u.email, 'one more guess', ip)).statusCode, 429);
+    });
+
     it('counts only failures: successful logins never lock the account out', async () => {
       const u = await signUp(app);
       const ip = freshIp();
@@ -279,9 +304,9 @@ describeBackends('auth', (b) => {
       await rejects(
         sign(
           { expiresIn: undefined },
-          { sub: claims.sub, sid: claims.sid, jti: randomUUID(), iat: now - 100, exp: now - 1 },
+          { sub: claims.sub, sid: claims.sid, jti: randomUUID(), iat: now - 100, exp: now - 6 },
         ),
-        'expired',
+        'expired beyond the 5 s clock tolerance',
       );
       await rejects(sign({ notBefore: 3_600_000 }), 'nbf in the future');
       await rejects(sign({ aud: 'someone-else' }), 'audience');
@@ -290,6 +315,17 @@ describeBackends('auth', (b) => {
       await rejects(sign({ expiresIn: undefined }), 'no exp');
       await rejects(sign({}, { sub: claims.sub, jti: randomUUID() }), 'no sid');
       await rejects(u.refreshToken, 'a refresh token');
+    });
+
+    it('B3: refuses a token issued in the future beyond the clock tolerance, accepts one inside it', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const issuedAt = (iat: number) =>
+        sign(
+          { expiresIn: undefined },
+          { sub: claims.sub, sid: claims.sid, jti: randomUUID(), iat, exp: iat + 600 },
+        );
+      await rejects(issuedAt(now + 300), 'iat 5 minutes ahead');
+      assert.equal((await me(issuedAt(now + 1))).statusCode, 200, 'iat 1 s ahead: within the tolerance');
     });
 
     it('B4: refuses a token with one byte flipped in the payload or the signature', async () => {
@@ -351,6 +387,42 @@ describeBackends('auth', (b) => {
         events.some((e) => e.event === 'refresh_reuse'),
         'a security event is logged',
       );
+    });
+
+    it('B7: presenting a token two rotations back revokes the whole family', async () => {
+      const u = await signUp(app);
+      const r2 = (await refresh(u.refreshToken)).json();
+      const r3 = (await refresh(r2.refreshToken, other)).json();
+      assert.equal((await me(r3.accessToken, other)).statusCode, 200);
+      const reuse = await refresh(u.refreshToken);
+      assert.equal(reuse.statusCode, 401);
+      assert.equal(reuse.json().code, 'AUTH_REFRESH_INVALID');
+      assert.equal((await refresh(r3.refreshToken)).statusCode, 401, 'the current token dies too');
+      for (const on of [app, other]) assert.equal((await me(r3.accessToken, on)).statusCode, 401);
+      const events = await b
+        .sql()
+        .db.selectFrom('audit_log')
+        .select('event')
+        .where('user_id', '=', u.userId)
+        .execute();
+      assert.ok(events.some((e) => e.event === 'refresh_reuse'));
+    });
+
+    it('B7: the previous token presented after the grace window revokes the whole family', async () => {
+      const u = await signUp(app);
+      const r2 = (await refresh(u.refreshToken)).json();
+      const r3 = (await refresh(r2.refreshToken)).json();
+      // The fake clock: R2's rotation moves 10 s into the past, beyond the 5 s grace window.
+      const { sid } = JSON.parse(Buffer.from(r3.accessToken.split('.')[1], 'base64url').toString());
+      await b
+        .sql()
+        .db.updateTable('session_tokens')
+        .set({ rotated_at: Date.now() - 10_000 })
+        .where('session_id', '=', sid)
+        .execute();
+      assert.equal((await refresh(r2.refreshToken)).statusCode, 401);
+      assert.equal((await refresh(r3.refreshToken)).statusCode, 401, 'the current token dies too');
+      for (const on of [app, other]) assert.equal((await me(r3.accessToken, on)).statusCode, 401);
     });
 
     it('B8 (grace): 50 parallel refreshes of one token all get the same successor', async () => {
@@ -505,6 +577,81 @@ describeBackends('auth', (b) => {
           .statusCode,
         404,
       );
+    });
+  });
+
+  describe('disabling and deleting accounts', () => {
+    const disable = (id: string, token: string, on = app) =>
+      on.inject({
+        method: 'POST',
+        url: `/v1/admin/users/${id}/disable`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    const deleteMe = (password: string, token: string) =>
+      app.inject({
+        method: 'DELETE',
+        url: '/v1/me',
+        headers: { authorization: `Bearer ${token}` },
+        payload: { password },
+      });
+
+    it('B12: disable ends all sessions at once (ADMIN_USER_IDS), refresh too; a second call is a no-op', async () => {
+      const boss = await signUp(app);
+      const admins = await b.app({ JWT_SECRET: SECRET, ADMIN_USER_IDS: `${randomUUID()},${boss.userId}` });
+      // Embedded mode is one instance (an in-process speed layer): there, every check goes to `admins`.
+      const instances = b.backend === 'services' ? [admins, app, other] : [admins];
+      const u = await signUp(admins);
+      const s2 = (await login(u.email, u.password, undefined, admins)).json();
+      for (const t of [u.accessToken, s2.accessToken]) {
+        for (const on of instances) assert.equal((await me(t, on)).statusCode, 200); // cached as active
+      }
+      const res = await disable(u.userId, boss.accessToken, admins);
+      assert.equal(res.statusCode, 204);
+      for (const t of [u.accessToken, s2.accessToken]) {
+        for (const on of instances) assert.equal((await me(t, on)).statusCode, 401);
+      }
+      for (const r of [u.refreshToken, s2.refreshToken]) {
+        assert.equal((await refresh(r, admins)).statusCode, 401);
+      }
+      assert.equal((await login(u.email, u.password)).json().code, 'AUTH_INVALID_CREDENTIALS');
+      assert.equal((await disable(u.userId, boss.accessToken, admins)).statusCode, 204, 'idempotent');
+      const unknown = await disable(randomUUID(), boss.accessToken, admins);
+      assert.equal(unknown.json().code, 'USER_NOT_FOUND');
+    });
+
+    it('B12: the admin role in SQL is enough; anyone else gets 403 AUTH_FORBIDDEN and nothing changes', async () => {
+      const boss = await signUp(app);
+      await b.sql().db.updateTable('users').set({ role: 'admin' }).where('id', '=', boss.userId).execute();
+      const bossToken = (await login(boss.email, boss.password)).json().accessToken;
+      const u = await signUp(app);
+      const nobody = await signUp(app);
+      const refused = await disable(u.userId, nobody.accessToken);
+      assert.equal(refused.statusCode, 403);
+      assert.equal(refused.json().code, 'AUTH_FORBIDDEN');
+      assert.equal((await me(u.accessToken)).statusCode, 200);
+      assert.equal((await disable(u.userId, bossToken, other)).statusCode, 204);
+      assert.equal((await me(u.accessToken)).statusCode, 401);
+    });
+
+    it('DELETE /v1/me: needs the password; then every session ends and the address is free again', async () => {
+      const u = await signUp(app);
+      const s2 = (await login(u.email, u.password)).json();
+      const wrong = await deleteMe('not my password', u.accessToken);
+      assert.equal(wrong.statusCode, 401);
+      assert.equal((await me(u.accessToken)).statusCode, 200);
+      assert.equal((await deleteMe(u.password, u.accessToken)).statusCode, 204);
+      for (const t of [u.accessToken, s2.accessToken]) {
+        for (const on of [app, other]) assert.equal((await me(t, on)).statusCode, 401);
+      }
+      assert.equal((await refresh(s2.refreshToken)).statusCode, 401);
+      const again = await login(u.email, u.password);
+      assert.equal(again.statusCode, 401);
+      assert.equal(again.json().code, 'AUTH_INVALID_CREDENTIALS');
+      const row = await userRow(u.userId);
+      assert.notEqual(row.disabled_at, null);
+      assert.equal(row.password_hash, null);
+      assert.ok(!row.email.includes(u.email), 'no personal data kept');
+      assert.equal((await register(u.email, 'a fresh start passphrase')).statusCode, 201);
     });
   });
 
@@ -698,6 +845,27 @@ describeBackends(
       await waitFor(async () => (await other.inject('/health/ready')).json().status === 'ok');
       for (const on of [app, other])
         assert.equal((await me(u.accessToken, on)).statusCode, 401, 'still revoked after recovery');
+    });
+
+    it('F4: refused attempts never credit the insurance limiter: with Redis down, one instance still admits 5', async () => {
+      await waitFor(async () => (await app.inject('/health/ready')).json().status === 'ok');
+      const u = await signUp(app);
+      const attempt = () =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/auth/login',
+          payload: { email: u.email, password: 'a wrong password' },
+          remoteAddress: '198.51.100.66',
+        });
+      const statuses = [];
+      for (let i = 0; i < 20; i++) statuses.push((await attempt()).statusCode);
+      assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(15).fill(429)]);
+      await redis.kill();
+      await waitFor(async () => (await app.inject('/health/ready')).json().status === 'degraded');
+      const degraded = [];
+      for (let i = 0; i < 8; i++) degraded.push((await attempt()).statusCode);
+      assert.deepEqual(degraded, [...Array(5).fill(401), ...Array(3).fill(429)], '≤ 5 per instance');
+      await redis.restart();
     });
   },
   { only: ['services'] },
