@@ -286,8 +286,6 @@ try {
         id: a.sid,
         user_id: a.user.id,
         refresh_token_hash: randomBytes(32).toString('hex'),
-        previous_token_hash: null,
-        rotated_at: null,
         ip: '127.0.0.1',
         user_agent: 'bench',
         created_at: now,
