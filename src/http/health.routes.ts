@@ -2,7 +2,8 @@
  * Health endpoints for orchestrators.
  * - `/health/live`: the process is up and its event loop turns.
  * - `/health/ready`: `ok` (SQL and Redis fine), `degraded` (SQL fine, Redis down
- *   or not configured — still 200, the server serves from its fallbacks) or
+ *   or not configured, or an invalidation Redis refused is waiting to be
+ *   replayed — still 200, the server serves from its fallbacks) or
  *   `down` (SQL unreachable — 503, take this instance out of rotation). Each
  *   dependency reports status, latency and, when not up, the reason.
  */
@@ -43,12 +44,16 @@ async function timed(check: () => Promise<unknown>, timeoutMs: number): Promise<
 }
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
-  const { sql, redis } = app;
+  const { sql, redis, cache } = app;
 
   async function redisStatus(): Promise<DependencyStatus> {
     const { health } = redis;
     if (health.state === 'absent') return { status: 'absent', reason: health.reason ?? 'not configured' };
     if (!health.available) return { status: 'down', reason: health.reason ?? health.state };
+    // Redis answers but refused an invalidation (e.g. out of memory): its keys are read from SQL until replayed.
+    const pending = cache.pendingInvalidations;
+    if (pending > 0)
+      return { status: 'down', reason: `${pending} cache invalidation(s) waiting to be replayed` };
     // A live PING through the breaker, so a paused Redis is noticed here too.
     return timed(() => health.run((client) => client.ping()), DEPENDENCY_TIMEOUT_MS);
   }

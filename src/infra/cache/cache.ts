@@ -76,6 +76,11 @@ export class Cache {
     });
   }
 
+  /** How many invalidations Redis has not taken yet (queued for replay); readiness is degraded while > 0. */
+  get pendingInvalidations(): number {
+    return this.#shared.pending;
+  }
+
   /** Subscribes to the bus; call once at start-up. */
   async start(): Promise<void> {
     await this.#bus?.subscribe(
@@ -92,6 +97,8 @@ export class Cache {
     options: CacheOptions,
   ): Promise<T> {
     const key = this.#entryKey(namespace, id);
+    // Redis may still hold the value this instance's own write could not invalidate there.
+    if (this.#shared.isPending(key)) return this.#reads.load(namespace, loader);
     if (options.l1 === false) {
       // Authorization data: never L1, never a read sent in an earlier turn (turn-batch.ts).
       return this.#turn.read(key, () => this.#reads.read(namespace, key, loader, options, undefined));

@@ -32,8 +32,9 @@ export class GuardedStore {
     return this.attempt(() => this.#store.write(key, payload, ttlMs, generation));
   }
 
+  /** Sent even while the circuit is open (see RedisHealth.run): a paused Redis runs it first when it resumes. */
   invalidate(keys: readonly string[]): Promise<Attempt<void>> {
-    return this.attempt(() => this.#store.invalidate(keys));
+    return this.attempt(() => this.#store.invalidate(keys), { evenIfOpen: true });
   }
 
   acquire(key: string, ttlMs: number): Promise<Attempt<string | undefined>> {
@@ -56,11 +57,11 @@ export class GuardedStore {
    * Runs `op` (a store or bus call) if Redis is usable; returns UNAVAILABLE when
    * it is not (circuit open) or when the operation fails — the caller falls back.
    */
-  async attempt<T>(op: () => Promise<T>): Promise<Attempt<T>> {
+  async attempt<T>(op: () => Promise<T>, { evenIfOpen = false } = {}): Promise<Attempt<T>> {
     const health = this.#health;
-    if (health && !health.available) return UNAVAILABLE;
+    if (health && !health.available && !evenIfOpen) return UNAVAILABLE;
     try {
-      return health ? await health.run(op) : await op();
+      return health ? await health.run(op, { evenIfOpen }) : await op();
     } catch (err) {
       this.#log.warn(
         { layer: 'cache', err: (err as Error).message },

@@ -4,6 +4,7 @@
  * cacheWrite-1 (compare-and-set on `g`) and dropped by cacheInvalidate-1.
  */
 import { randomBytes } from 'node:crypto';
+import { ReplyError } from 'ioredis';
 import type { ScriptedClient } from '../redis/scripts.ts';
 import { type CacheStore, GENERATION_RETENTION_MS, type StoredEntry, VERSION_TTL_MS } from './store.ts';
 
@@ -34,7 +35,21 @@ export class RedisCacheStore implements CacheStore {
   async invalidate(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     // One script call per key (keys may live on different Cluster slots), sent as one pipeline.
-    await Promise.all(keys.map((key) => this.#redis.cacheInvalidate(key, token(), GENERATION_RETENTION_MS)));
+    const results = await Promise.allSettled(
+      keys.map((key) => this.#redis.cacheInvalidate(key, token(), GENERATION_RETENTION_MS)),
+    );
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ key: keys[i] as string, err: r.reason as unknown }] : [],
+    );
+    if (failures.length === 0) return;
+    // Redis answered with an error (under OOM + noeviction it refuses scripts that write,
+    // yet accepts UNLINK, which frees memory): the old payloads must not stay readable,
+    // so drop those entries. A dropped entry has no generation, so no load that began
+    // before can store its result either. Still throw: the invalidation is queued and
+    // replayed until Redis takes it whole.
+    const refused = failures.filter((f) => f.err instanceof ReplyError).map((f) => f.key);
+    await Promise.all(refused.map((key) => this.#redis.unlink(key)));
+    throw failures[0]?.err;
   }
 
   async acquire(key: string, ttlMs: number): Promise<string | undefined> {

@@ -90,10 +90,15 @@ export class RedisHealth extends EventEmitter<{ change: [CircuitState, string | 
    * Runs one Redis operation through the breaker: throws SpeedLayerUnavailable
    * without touching Redis when the breaker is open; otherwise runs `op`,
    * records success or failure, and rethrows a failure.
+   *
+   * `evenIfOpen` sends `op` while the breaker is open too, if a connection is
+   * up (else ioredis refuses it at once): for invalidations, which must reach
+   * a paused Redis ahead of anything sent after it resumes (docs/speed-layer.md).
    */
-  async run<T>(op: (client: RedisClient) => Promise<T>): Promise<T> {
+  async run<T>(op: (client: RedisClient) => Promise<T>, { evenIfOpen = false } = {}): Promise<T> {
     const client = this.#client;
-    if (!client || this.#state !== 'closed') throw new SpeedLayerUnavailable(this.#reason ?? this.#state);
+    if (!client || (this.#state !== 'closed' && !evenIfOpen))
+      throw new SpeedLayerUnavailable(this.#reason ?? this.#state);
     const started = performance.now();
     try {
       const result = await op(client);
