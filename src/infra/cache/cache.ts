@@ -123,6 +123,9 @@ export class Cache {
     const keys = ids.map((id) => this.#entryKey(namespace, id));
     this.#forgetLocally(keys);
     await this.#shared.invalidate(keys);
+    // A read started while the store was being invalidated may hold the old value: later reads
+    // of this turn must not join it (in-process callers can invalidate and read within one turn).
+    this.#turn.forget(keys);
   }
 
   /**
@@ -150,6 +153,7 @@ export class Cache {
   #forgetLocally(keys: readonly string[]): void {
     this.#l1?.forget(keys);
     this.#flights.forget(keys);
+    this.#turn.forget(keys);
   }
 
   /** Drops all local copies when invalidations may have been missed (bus gap, Redis outage). */

@@ -21,6 +21,14 @@ export class TurnBatch {
     this.#clearScheduled = false;
   };
 
+  /**
+   * Stops later reads of this turn from joining reads of `keys` already sent: they may
+   * predate a write to them that just completed (an invalidation, here or via the bus).
+   */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) this.#sent.delete(key);
+  }
+
   /** `read()`'s result, shared with every other read of `key` made in this turn. */
   read<T>(key: string, read: () => Promise<T>): Promise<T> {
     const sent = this.#sent.get(key) as Promise<T> | undefined;
