@@ -48,10 +48,11 @@ const REDACT = [
 /**
  * Two validators: bodies are validated exactly as sent (no type coercion, unknown
  * fields rejected by the schemas), while params and query strings, which are
- * always text, are coerced to the schema's types.
+ * always text, are coerced to the schema's types. Both report every failing
+ * field, not only the first (SPEC §5); inputs are small (BODY_LIMIT, MAX_URL_LENGTH).
  */
 function validators(): { body: Ajv; text: Ajv } {
-  const base: AjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false };
+  const base: AjvOptions = { removeAdditional: false, useDefaults: true, allErrors: true, strict: false };
   const body = new Ajv({ ...base, coerceTypes: false });
   const text = new Ajv({ ...base, coerceTypes: 'array' });
   addFormats.default(body);
@@ -127,7 +128,7 @@ async function register(
   await app.register(jsonBody);
   await app.register(security, { config: config.http });
   await app.register(observability);
-  await app.register(docs);
+  await app.register(docs, { publicUrl: config.oidc.publicUrl });
   await app.register(authenticate, { policies: config.rateLimits });
   await app.register(healthRoutes);
 

@@ -1,16 +1,20 @@
 /**
- * Process entry: load config (exit 1 with one line per bad variable), build
+ * Process entry: read `.env` from the working directory if there is one
+ * (variables already in the environment win), load config (exit 1 with one line per bad variable), build
  * the app (exit 1 with one line when the database cannot be reached or its
  * schema does not match this build), listen, and shut down gracefully on
  * SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the
  * Redis and SQL pools, exit 0.
  */
+import { existsSync } from 'node:fs';
 import { buildApp } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { DatabaseUnreachableError } from './infra/db/kysely.ts';
 import { SchemaMismatchError } from './infra/db/migrate.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+
+if (existsSync('.env')) process.loadEnvFile('.env');
 
 let config: Readonly<Config>;
 try {

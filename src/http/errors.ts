@@ -6,6 +6,11 @@
  * and everything else is a 500 whose body says nothing about internals (the
  * details go to the log, tied to the request id).
  *
+ * Every 401 carries `WWW-Authenticate: Bearer` (RFC 9110 §15.5.2), with
+ * `error="invalid_token"` when a bearer token was presented and refused (RFC
+ * 6750 §3). A path that exists with other methods answers 405 with `Allow`
+ * instead of 404 (the router itself only knows method+path pairs).
+ *
  * Requests that never reach a route get the same problem+json and security
  * headers: URLs the router cannot decode (`frameworkErrors`), and bytes Node's
  * HTTP parser rejects before Fastify sees a request (`clientErrorHandler`: a head
@@ -15,9 +20,11 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, Errors, type FieldError, toProblem } from '../errors.ts';
 import { isDatabaseUnavailable } from '../infra/db/kysely.ts';
 import { SpeedLayerUnavailable } from '../infra/redis/health.ts';
+import { AuthErrors } from '../modules/auth/index.ts';
 import { SECURITY_HEADERS } from './security.ts';
 
 const RETRY_AFTER = { 'retry-after': '5' };
@@ -61,6 +68,15 @@ export function toAppError(error: unknown): AppError {
 }
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+const BEARER_PRESENTED = /^bearer /i;
+
+function wwwAuthenticate(request: FastifyRequest, appError: AppError): Record<string, string> {
+  if (appError.status !== 401) return {};
+  const rejected =
+    appError.code === AuthErrors.AUTH_UNAUTHENTICATED &&
+    BEARER_PRESENTED.test(request.headers.authorization ?? '');
+  return { 'www-authenticate': rejected ? 'Bearer error="invalid_token"' : 'Bearer' };
+}
 
 function sendProblem(request: FastifyRequest, reply: FastifyReply, appError: AppError): FastifyReply {
   // An over-long URL is not echoed back.
@@ -68,6 +84,7 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, appError: App
   return reply
     .status(appError.status)
     .headers(appError.headers)
+    .headers(wwwAuthenticate(request, appError))
     .type(PROBLEM_TYPE)
     .send(toProblem(appError, { instance, requestId: request.id }));
 }
@@ -114,6 +131,18 @@ export function clientErrorHandler(
 }
 
 async function errorHandling(app: FastifyInstance): Promise<void> {
+  // A second router holding every route's method and path (catch-all `*` routes
+  // such as CORS preflight excluded), asked only when the real one found nothing.
+  const routes = FindMyWay();
+  const methods = new Set<HTTPMethod>();
+  app.addHook('onRoute', (route) => {
+    if (route.url.includes('*')) return;
+    for (const method of [route.method].flat() as HTTPMethod[]) {
+      routes.on(method, route.url, () => {});
+      methods.add(method);
+    }
+  });
+
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error);
     if (appError.status === 503) {
@@ -124,8 +153,11 @@ async function errorHandling(app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, appError);
   });
 
-  app.setNotFoundHandler(() => {
-    throw new AppError(Errors.NOT_FOUND);
+  app.setNotFoundHandler((request) => {
+    const path = request.url.split('?', 1)[0] ?? '/';
+    const allowed = [...methods].filter((m) => routes.find(m, path) !== null);
+    if (allowed.length === 0) throw new AppError(Errors.NOT_FOUND);
+    throw new AppError(Errors.METHOD_NOT_ALLOWED, undefined, { headers: { allow: allowed.join(', ') } });
   });
 }
 

@@ -60,13 +60,27 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
 
   app.get(
     '/health/live',
-    { schema: { tags: ['operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    {
+      schema: {
+        operationId: 'getLiveness',
+        summary: 'Liveness: the process is up and its event loop turns',
+        tags: ['operations'],
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     '/health/ready',
-    { schema: { tags: ['operations'], response: { 200: Readiness, 503: Readiness } } },
+    {
+      schema: {
+        operationId: 'getReadiness',
+        summary: 'Readiness: ok or degraded (200), or down (503) with per-dependency detail',
+        tags: ['operations'],
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
     async (_request, reply) => {
       const [database, redisCheck] = await Promise.all([
         timed(() => sql.primary.ping(), DEPENDENCY_TIMEOUT_MS),

@@ -9,7 +9,8 @@
  *   counted per client IP or per signed-in user (`by: 'user'` is refused on
  *   public routes at registration).
  * A refusal is `429 RATE_LIMITED` with Retry-After; otherwise the response
- * carries RateLimit-Limit/-Remaining/-Reset for the tightest policy. A request
+ * carries the `RateLimit` and `RateLimit-Policy` fields (IETF draft) for the
+ * tightest policy. A request
  * whose token is rejected pays the per-IP budget, so a flood of bad tokens from
  * one address runs into 429.
  *

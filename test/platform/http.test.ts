@@ -303,25 +303,21 @@ describeBackends('http platform', (b) => {
     assert.equal(({} as { isAdmin?: boolean }).isAdmin, undefined);
   });
 
-  it('D14: TRACE, PUT and DELETE on a read-only route run no handler; an unknown verb is refused by the parser', async () => {
+  it('D14: TRACE, PUT and DELETE on a read-only route → 405 with Allow, no handler; an unknown path → 404; an unknown verb is refused by the parser', async () => {
     for (const method of ['TRACE', 'PUT', 'DELETE'] as const) {
       const res = await app.inject({ method, url: '/health/live' });
-      // Parley answers these 404 today; the row asks for 405 with Allow (see the todo below).
-      assertProblem(res, 404, 'NOT_FOUND');
-      assert.equal(res.json().instance, '/health/live', method);
+      assertProblem(res, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(res.headers.allow, 'GET, HEAD', method);
+      assertSecurityHeaders(res, method);
     }
+    const withParams = await app.inject({ method: 'PUT', url: `/v1/auth/sessions/${randomUUID()}` });
+    assertProblem(withParams, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(withParams.headers.allow, 'DELETE');
+    assertProblem(await app.inject({ method: 'PUT', url: '/health/nowhere' }), 404, 'NOT_FOUND');
     const server = await b.app();
     const port = await listen(server);
     const { data } = await rawExchange(port, ['FROB /health/live HTTP/1.1\r\nHost: x\r\n\r\n']);
     assert.match(data, /^HTTP\/1\.1 400 /);
-  });
-
-  it('D14: a known path with a method it does not serve → 405 with Allow', {
-    todo: 'src answers 404 NOT_FOUND without Allow (RELIABILITY D14 asks for 405 + Allow)',
-  }, async () => {
-    const res = await app.inject({ method: 'PUT', url: '/health/live' });
-    assert.equal(res.statusCode, 405);
-    assert.match(String(res.headers.allow), /GET/);
   });
 
   it('D15: a slow client sending headers a byte at a time is cut off by the request timeout', async () => {

@@ -44,7 +44,7 @@ function exercise(
     const u = await signUp(a);
     const me = await c.inject({ url: '/v1/me', headers: u.headers });
     assert.equal(me.statusCode, 200);
-    assert.equal(me.headers['ratelimit-limit'] !== undefined, true, 'the API budget counted in Redis');
+    assert.equal(me.headers['ratelimit-policy'] !== undefined, true, 'the API budget counted in Redis');
     const profile = () => c.inject({ url: `/v1/users/${u.userId}`, headers: u.headers });
     assert.equal((await profile()).json().displayName, 'Tester');
     const patched = await a.inject({

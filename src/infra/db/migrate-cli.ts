@@ -1,9 +1,11 @@
 /**
  * `npm run migrate [up|down]`: applies or reverts migrations against DATABASE_URL.
- * Needs only the database variables. Prints one line per migration applied or
+ * Needs only the database variables, read from the environment and `.env` as
+ * the server reads them (the environment wins). Prints one line per migration applied or
  * reverted (`nothing to do` when there is none); on failure one line on stderr
  * naming it, without a stack, and exit code 1.
  */
+import { existsSync } from 'node:fs';
 import { ConfigError, type DatabaseConfig, loadDatabaseConfig } from '../../config.ts';
 import {
   createDatabase,
@@ -19,6 +21,8 @@ import {
   SchemaMismatchError,
   schemaStatus,
 } from './migrate.ts';
+
+if (existsSync('.env')) process.loadEnvFile('.env');
 
 const direction = process.argv[2] ?? 'up';
 if (direction !== 'up' && direction !== 'down') {

@@ -10,9 +10,12 @@ import { AppError } from '../../errors.ts';
 import { RateLimitErrors } from './rate-limit.errors.ts';
 
 export interface RateLimitDecision {
+  /** The policy that decided (its name in configuration). */
+  policy: string;
   allowed: boolean;
   /** The policy's points per window. */
   limit: number;
+  windowMs: number;
   remaining: number;
   /** Milliseconds until the window resets (and, when refused, until a retry can succeed). */
   resetMs: number;
@@ -35,13 +38,16 @@ export interface RateLimiter {
 
 /** The decision a limiter library result maps to; `consumed` may exceed `points`. */
 export function decision(
+  name: string,
   policy: RateLimitPolicy,
   consumed: number,
   msBeforeNext: number,
   degraded = false,
 ): RateLimitDecision {
   return {
+    policy: name,
     allowed: consumed <= policy.points,
+    windowMs: policy.durationMs,
     limit: policy.points,
     remaining: Math.max(0, policy.points - consumed),
     resetMs: Math.max(0, msBeforeNext),
@@ -55,12 +61,16 @@ export class UnknownPolicyError extends Error {
   }
 }
 
-/** The standard headers (draft-ietf-httpapi-ratelimit-headers) describing a decision. */
+/**
+ * The `RateLimit-Policy` and `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers
+ * (-10): structured-field lists whose items name a policy, with its quota `q`
+ * and window `w` (seconds), and the `r` units remaining until reset `t` (seconds).
+ */
 export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
+  const name = `"${d.policy}"`;
   return {
-    'ratelimit-limit': String(d.limit),
-    'ratelimit-remaining': String(d.remaining),
-    'ratelimit-reset': String(Math.ceil(d.resetMs / 1000)),
+    'ratelimit-policy': `${name};q=${d.limit};w=${Math.ceil(d.windowMs / 1000)}`,
+    ratelimit: `${name};r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`,
   };
 }
 

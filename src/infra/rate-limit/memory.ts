@@ -22,10 +22,10 @@ export class MemoryRateLimiter implements RateLimiter {
     const settings = this.#policies[policy] as RateLimitPolicy;
     try {
       const res = await limiter.consume(subject, points);
-      return decision(settings, res.consumedPoints, res.msBeforeNext, degraded);
+      return decision(policy, settings, res.consumedPoints, res.msBeforeNext, degraded);
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      return decision(settings, rejection.consumedPoints, rejection.msBeforeNext, degraded);
+      return decision(policy, settings, rejection.consumedPoints, rejection.msBeforeNext, degraded);
     }
   }
 

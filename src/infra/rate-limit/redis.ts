@@ -105,7 +105,7 @@ export class RedisRateLimiter implements RateLimiter {
     let consumed = counted.consumedPoints - points;
     for (const caller of callers) {
       consumed += caller.points;
-      caller.resolve(decision(settings, consumed, counted.msBeforeNext));
+      caller.resolve(decision(policy, settings, consumed, counted.msBeforeNext));
     }
   }
 
@@ -127,7 +127,7 @@ export class RedisRateLimiter implements RateLimiter {
       case 'insurance':
         return this.#deps.insurance.consume(policy, subject, points, true);
       case 'open':
-        return { ...decision(settings, 0, settings.durationMs, true), remaining: settings.points };
+        return { ...decision(policy, settings, 0, settings.durationMs, true), remaining: settings.points };
       case 'closed':
         throw new AppError(RateLimitErrors.RATE_LIMIT_UNAVAILABLE, undefined, {
           headers: { 'retry-after': '5' },

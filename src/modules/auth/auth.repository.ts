@@ -114,15 +114,28 @@ export class SessionsRepository {
     return ids;
   }
 
-  async listLive(userId: string, now: number): Promise<SessionRow[]> {
-    return this.#db
+  /** Up to `limit` live sessions, newest first, after `after` in that order (keyset pagination). */
+  async listLive(
+    userId: string,
+    now: number,
+    limit: number,
+    after?: Pick<SessionRow, 'created_at' | 'id'>,
+  ): Promise<SessionRow[]> {
+    let query = this.#db
       .selectFrom('sessions')
       .selectAll()
       .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .orderBy('created_at', 'desc')
-      .execute();
+      .where('expires_at', '>', now);
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.created_at),
+          eb.and([eb('created_at', '=', after.created_at), eb('id', '<', after.id)]),
+        ]),
+      );
+    }
+    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
   async findForUser(id: string, userId: string): Promise<SessionRow | undefined> {

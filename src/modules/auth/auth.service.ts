@@ -43,6 +43,18 @@ export interface AuthResult {
   expiresIn: number;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function cursorOf(sessionId: string): string {
+  return Buffer.from(sessionId).toString('base64url');
+}
+
+/** The session id a cursor names, or undefined when it is not a cursor cursorOf made. */
+function sessionIdOfCursor(cursor: string): string | undefined {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  return UUID.test(id) && cursorOf(id) === cursor ? id : undefined;
+}
+
 export interface SessionView {
   id: string;
   createdAt: string;
@@ -253,9 +265,24 @@ export class AuthService {
     await this.#audit({ user_id: principal.userId, event: 'logout_all' }, client);
   }
 
-  async listSessions(principal: Principal): Promise<SessionView[]> {
-    const rows = await this.#d.sessions.listLive(principal.userId, Date.now());
-    return rows.map((r) => ({
+  /**
+   * One page of the caller's live sessions, newest first. The cursor names the
+   * last session of the previous page; one that is not among the caller's own
+   * sessions (edited, or another account's) is CURSOR_INVALID.
+   */
+  async listSessions(
+    principal: Principal,
+    page: { cursor: string | undefined; limit: number },
+  ): Promise<{ items: SessionView[]; nextCursor: string | null }> {
+    const { sessions } = this.#d;
+    let after: SessionRow | undefined;
+    if (page.cursor !== undefined) {
+      const id = sessionIdOfCursor(page.cursor);
+      after = id === undefined ? undefined : await sessions.findForUser(id, principal.userId);
+      if (!after) throw new AppError(Errors.CURSOR_INVALID);
+    }
+    const rows = await sessions.listLive(principal.userId, Date.now(), page.limit + 1, after);
+    const items = rows.slice(0, page.limit).map((r) => ({
       id: r.id,
       createdAt: new Date(r.created_at).toISOString(),
       lastUsedAt: new Date(r.last_used_at).toISOString(),
@@ -264,6 +291,8 @@ export class AuthService {
       userAgent: r.user_agent,
       current: r.id === principal.sessionId,
     }));
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > page.limit && last ? cursorOf(last.id) : null };
   }
 
   async revokeSession(principal: Principal, sessionId: string, client: ClientContext): Promise<void> {

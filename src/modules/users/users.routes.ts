@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../principal.ts';
+import { UserErrors } from './users.errors.ts';
 import { Account, PublicProfile, UpdateMeBody, UserIdParams } from './users.schemas.ts';
 import type { UsersService } from './users.service.ts';
 
@@ -9,15 +10,30 @@ export default async function usersRoutes(
   { users }: { users: UsersService },
 ): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const schema = { tags: ['users'], security: [{ bearer: [] }] };
+  const tags = ['users'];
+  // The account behind a live session can vanish between the access step and the read.
+  const errors = [UserErrors.USER_NOT_FOUND];
 
-  r.get('/me', { schema: { ...schema, response: { 200: Account } } }, async (request) =>
-    users.getAccount(principalOf(request).userId),
+  r.get(
+    '/me',
+    {
+      schema: { operationId: 'getMe', summary: 'My account', tags, response: { 200: Account }, errors },
+    },
+    async (request) => users.getAccount(principalOf(request).userId),
   );
 
   r.patch(
     '/me',
-    { schema: { ...schema, body: UpdateMeBody, response: { 200: Account } } },
+    {
+      schema: {
+        operationId: 'updateMe',
+        summary: 'Change my display name or avatar',
+        tags,
+        body: UpdateMeBody,
+        response: { 200: Account },
+        errors,
+      },
+    },
     async (request) => {
       const { userId } = principalOf(request);
       const { displayName, avatarUrl } = request.body;
@@ -31,7 +47,16 @@ export default async function usersRoutes(
 
   r.get(
     '/users/:id',
-    { schema: { ...schema, params: UserIdParams, response: { 200: PublicProfile } } },
+    {
+      schema: {
+        operationId: 'getUser',
+        summary: "A user's public profile",
+        tags,
+        params: UserIdParams,
+        response: { 200: PublicProfile },
+        errors,
+      },
+    },
     async (request) => users.getPublicProfile(request.params.id),
   );
 }
