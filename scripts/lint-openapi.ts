@@ -60,6 +60,10 @@ try {
   if (results.includes(false)) {
     console.error('OpenAPI lint failed');
     process.exitCode = 1;
+  } else {
+    process.stdout.write(
+      'OpenAPI document: Redocly (recommended) and Spectral (spectral:oas) report nothing\n',
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
