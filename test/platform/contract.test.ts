@@ -88,6 +88,15 @@ describeBackends('OpenAPI contract', (b) => {
         assert.ok(target, `a second session to revoke: ${list.body}`);
         return { as: u, params: { id: target.id } };
       },
+      deleteMyAccount: async () => {
+        const u = await signUp(app);
+        return { as: u, body: { password: u.password } };
+      },
+      disableUser: async () => {
+        const admin = await signUp(app);
+        await b.sql().db.updateTable('users').set({ role: 'admin' }).where('id', '=', admin.userId).execute();
+        return { as: admin, params: { id: (await signUp(app)).userId } };
+      },
     };
   }
 

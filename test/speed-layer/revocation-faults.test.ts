@@ -126,7 +126,7 @@ describeBackends(
     it('F5: revoking another session while Redis answers OOM', async () => {
       const user = await signUp(a);
       const other = await logIn(c, user);
-      const sessions = (await a.inject({ url: '/v1/auth/sessions', headers: user.headers })).json();
+      const sessions = (await a.inject({ url: '/v1/auth/sessions', headers: user.headers })).json().items;
       const target = sessions.find((s: { current: boolean }) => !s.current).id;
       await revokeUnderOom(
         async () => {
