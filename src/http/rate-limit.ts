@@ -41,6 +41,7 @@ declare module 'fastify' {
 }
 
 const NONE: RouteRateLimit[] = [];
+const NOTHING = Promise.resolve();
 
 /** True for the routes the access rules cover: everything under /v1. */
 export function isApiRoute(url: string | undefined): boolean {
@@ -73,7 +74,7 @@ export class HttpLimits {
    * Spends the request's API budget and its route's policies; `userId` is the
    * verified caller on authenticated routes. Resolves once all are decided.
    */
-  async spend(request: FastifyRequest, reply: FastifyReply, userId: string | undefined): Promise<void> {
+  spend(request: FastifyRequest, reply: FastifyReply, userId: string | undefined): Promise<void> {
     const { url, config } = request.routeOptions;
     const own = config.rateLimit ?? NONE;
     const budget: RateLimitPolicyName | undefined = isApiRoute(url)
@@ -90,7 +91,11 @@ export class HttpLimits {
       const subject = limit.by === 'user' ? userId : request.ip;
       if (subject !== undefined) pending.push(this.#limiter.consume(limit.policy, subject));
     }
-    if (pending.length > 0) settle(await Promise.all(pending), reply);
+    // The usual case, one decision, without Promise.all's extra array and promise.
+    if (pending.length === 1)
+      return (pending[0] as Promise<RateLimitDecision>).then((d) => settle([d], reply));
+    if (pending.length === 0) return NOTHING;
+    return Promise.all(pending).then((decisions) => settle(decisions, reply));
   }
 
   /** Spends one point of the per-IP budget for a request whose token was rejected. */

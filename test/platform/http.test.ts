@@ -376,6 +376,26 @@ describeBackends('http platform', (b) => {
     assert.match(String(simple.headers.vary), /Origin/);
   });
 
+  it('C2: without CORS_ORIGINS, no origin gets CORS headers and a preflight is a plain 404', async () => {
+    const closed = await b.app({ CORS_ORIGINS: '' });
+    const preflight = await closed.inject({
+      method: 'OPTIONS',
+      url: '/v1/users/x',
+      headers: { origin: allowed, 'access-control-request-method': 'GET' },
+    });
+    assertProblem(preflight, 404, 'NOT_FOUND');
+    assertSecurityHeaders(preflight, 'preflight');
+    const simple = await closed.inject({ url: '/health/live', headers: { origin: allowed } });
+    assert.equal(simple.statusCode, 200);
+    for (const res of [preflight, simple]) {
+      assert.deepEqual(
+        Object.keys(res.headers).filter((h) => h.startsWith('access-control-')),
+        [],
+        'no CORS header',
+      );
+    }
+  });
+
   it('exposes Prometheus metrics by route template', async () => {
     await app.inject({ url: `/v1/users/${randomUUID()}`, headers: me.headers });
     const res = await app.inject('/metrics');

@@ -5,6 +5,7 @@
  * expired value is served for `grace` ms past its TTL when the loader fails.
  */
 import type { Counter } from 'prom-client';
+import { LabelledChildren } from '../metrics.ts';
 import type { HealthLog } from '../redis/health.ts';
 import { decode, type Envelope } from './envelope.ts';
 import { type GuardedStore, UNAVAILABLE } from './guarded-store.ts';
@@ -30,12 +31,22 @@ export class ReadThrough {
   readonly #lock: LoadLock;
   readonly #metrics: CacheMetrics;
   readonly #log: Pick<HealthLog, 'warn'>;
+  /** prom-client's `inc(labels)` hashes the label object on every call; a hit is on every request. */
+  readonly #results: LabelledChildren<{ inc(): void }>;
 
   constructor(store: GuardedStore, lock: LoadLock, metrics: CacheMetrics, log: Pick<HealthLog, 'warn'>) {
     this.#store = store;
     this.#lock = lock;
     this.#metrics = metrics;
     this.#log = log;
+    this.#results = new LabelledChildren((namespace, result) =>
+      metrics.requests.labels({ namespace, result }),
+    );
+  }
+
+  /** Counts a cache request's result (l1_hit, l2_hit, miss, stale_served) for `namespace`. */
+  count(namespace: string, result: 'l1_hit' | 'l2_hit' | 'miss' | 'stale_served'): void {
+    this.#results.get(namespace, result).inc();
   }
 
   /**
@@ -77,7 +88,7 @@ export class ReadThrough {
       }
     }
     const generation = entry.generation;
-    this.#metrics.requests.inc({ namespace, result: 'miss' });
+    this.count(namespace, 'miss');
     try {
       let value: T;
       try {
@@ -112,7 +123,7 @@ export class ReadThrough {
   }
 
   #hit<T>(namespace: string, key: string, envelope: Envelope<T>, epoch: number, l1: L1 | undefined): T {
-    this.#metrics.requests.inc({ namespace, result: 'l2_hit' });
+    this.count(namespace, 'l2_hit');
     l1?.remember(key, envelope, epoch);
     return envelope.v;
   }
@@ -120,7 +131,7 @@ export class ReadThrough {
   /** Grace: the loader failed; serves `stale` if it expired less than `grace` ms ago, else rethrows. */
   #staleOrThrow<T>(namespace: string, err: unknown, stale: Envelope<T> | undefined, grace: number): T {
     if (!stale || stale.e + grace <= Date.now()) throw err;
-    this.#metrics.requests.inc({ namespace, result: 'stale_served' });
+    this.count(namespace, 'stale_served');
     this.#log.warn(
       { layer: 'cache', namespace, err: (err as Error).message },
       'loader failed: serving stale value',

@@ -43,11 +43,11 @@ export default fp<{ policies: Config['rateLimits'] }>(
       decisions.labels({ policy, result, degraded }),
     );
     const counted: RateLimiter = {
-      async consume(policy, subject, points) {
-        const d: RateLimitDecision = await limiter.consume(policy, subject, points);
-        decided.get(policy, d.allowed ? 'allowed' : 'rejected', d.degraded ? 'true' : 'false').inc();
-        return d;
-      },
+      consume: (policy, subject, points) =>
+        limiter.consume(policy, subject, points).then((d: RateLimitDecision) => {
+          decided.get(policy, d.allowed ? 'allowed' : 'rejected', d.degraded ? 'true' : 'false').inc();
+          return d;
+        }),
       refund: (policy, subject, points) => limiter.refund(policy, subject, points),
       reset: (policy, subject) => limiter.reset(policy, subject),
     };
