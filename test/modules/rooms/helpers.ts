@@ -32,7 +32,7 @@ export async function call(
     headers: user?.headers,
     ...(payload !== undefined && { payload: payload as object }),
   });
-  const body = res.body ? (res.json() as Record<string, unknown>) : undefined;
+  const body = res.body ? (res.json() as Record<string, unknown>) : {};
   return { status: res.statusCode, body, headers: res.headers };
 }
 

@@ -65,7 +65,7 @@ describeBackends('rooms', (b) => {
     assert.equal(view.participantCount, 0);
     const rejoin = await call(app, first, 'POST', `/v1/rooms/${room.id}/join`);
     assert.equal(rejoin.status, 410);
-    assert.equal(rejoin.body?.code, 'ROOM_CLOSED');
+    assert.equal(rejoin.body.code, 'ROOM_CLOSED');
     await consistent();
   });
 
@@ -101,7 +101,7 @@ describeBackends('rooms', (b) => {
     assert.equal((await call(app, x, 'POST', `/v1/rooms/${room.id}/join`)).status, 200);
     const full = await call(app, y, 'POST', `/v1/rooms/${room.id}/join`);
     assert.equal(full.status, 409);
-    assert.equal(full.body?.code, 'ROOM_FULL');
+    assert.equal(full.body.code, 'ROOM_FULL');
     const shrink = await call(app, owner, 'PATCH', `/v1/rooms/${room.id}`, { maxParticipants: 2 });
     assert.equal(shrink.status, 200);
     await call(app, x, 'POST', `/v1/rooms/${room.id}/leave`);
@@ -112,7 +112,7 @@ describeBackends('rooms', (b) => {
     await call(app, x, 'POST', `/v1/rooms/${room.id}/join`);
     await call(app, y, 'POST', `/v1/rooms/${room.id}/join`);
     const below = await call(app, owner, 'PATCH', `/v1/rooms/${room.id}`, { maxParticipants: 2 });
-    assert.equal(below.body?.code, 'ROOM_CAPACITY_BELOW_COUNT');
+    assert.equal(below.body.code, 'ROOM_CAPACITY_BELOW_COUNT');
   });
 
   it('kick: owner or moderator only; the kicked user cannot rejoin for 10 minutes', async () => {
@@ -122,21 +122,21 @@ describeBackends('rooms', (b) => {
     await call(app, owner, 'POST', `/v1/rooms/${room.id}/moderators`, { userId: mod?.userId });
     const byMember = await call(app, member, 'POST', `/v1/rooms/${room.id}/kick`, { userId: other?.userId });
     assert.equal(byMember.status, 403);
-    assert.equal(byMember.body?.code, 'ROOM_FORBIDDEN');
+    assert.equal(byMember.body.code, 'ROOM_FORBIDDEN');
     const modKicksOwner = await call(app, mod, 'POST', `/v1/rooms/${room.id}/kick`, {
       userId: owner?.userId,
     });
-    assert.equal(modKicksOwner.body?.code, 'ROOM_FORBIDDEN');
+    assert.equal(modKicksOwner.body.code, 'ROOM_FORBIDDEN');
     assert.equal(
       (await call(app, mod, 'POST', `/v1/rooms/${room.id}/kick`, { userId: member?.userId })).status,
       204,
     );
     const rejoin = await call(app, member, 'POST', `/v1/rooms/${room.id}/join`);
     assert.equal(rejoin.status, 403);
-    assert.equal(rejoin.body?.code, 'ROOM_KICKED');
+    assert.equal(rejoin.body.code, 'ROOM_KICKED');
     assert.ok(Number(rejoin.headers['retry-after']) > 590);
     const gone = await call(app, owner, 'POST', `/v1/rooms/${room.id}/kick`, { userId: member?.userId });
-    assert.equal(gone.body?.code, 'ROOM_NOT_MEMBER');
+    assert.equal(gone.body.code, 'ROOM_NOT_MEMBER');
     await consistent();
   });
 
@@ -153,7 +153,7 @@ describeBackends('rooms', (b) => {
     ] as const) {
       const res = await call(app, stranger, method, url, payload);
       assert.equal(res.status, 403, `${method} ${url}`);
-      assert.equal(res.body?.code, 'ROOM_FORBIDDEN');
+      assert.equal(res.body.code, 'ROOM_FORBIDDEN');
     }
     assert.equal(
       (await call(app, owner, 'POST', `/v1/rooms/${room.id}/transfer`, { userId: member?.userId })).status,
@@ -163,7 +163,7 @@ describeBackends('rooms', (b) => {
     assert.equal(view.ownerId, member?.userId);
     const participants = await call(app, owner, 'GET', `/v1/rooms/${room.id}/participants`);
     assert.deepEqual(
-      (participants.body?.items as { userId: string; role: string }[]).map((p) => [p.userId, p.role]),
+      (participants.body.items as { userId: string; role: string }[]).map((p) => [p.userId, p.role]),
       [
         [owner?.userId, 'moderator'],
         [member?.userId, 'owner'],
@@ -202,12 +202,12 @@ describeBackends('rooms', (b) => {
     const list = await call(app, a, 'GET', '/v1/rooms?language=de');
     assert.equal(list.status, 200);
     assert.deepEqual(
-      (list.body?.items as RoomBody[]).map((r) => r.id),
+      (list.body.items as RoomBody[]).map((r) => r.id),
       [big.id, newest.id, small.id],
     );
     const languages = await call(app, a, 'GET', '/v1/rooms/languages');
     assert.ok(
-      (languages.body?.items as { language: string; rooms: number }[]).some(
+      (languages.body.items as { language: string; rooms: number }[]).some(
         (l) => l.language === 'de' && l.rooms === 3,
       ),
     );
@@ -230,8 +230,8 @@ describeBackends('rooms', (b) => {
         `/v1/rooms?language=it&limit=4${cursor ? `&cursor=${cursor}` : ''}`,
       );
       assert.equal(res.status, 200, JSON.stringify(res.body));
-      seen.push(...(res.body?.items as RoomBody[]).map((r) => r.id));
-      cursor = res.body?.nextCursor as string | null;
+      seen.push(...(res.body.items as RoomBody[]).map((r) => r.id));
+      cursor = res.body.nextCursor as string | null;
       // Between pages, rooms further down the list gain members and would jump ahead of the cursor.
       const target = [...created][11 - page];
       for (const j of joiners.slice(page * 2, page * 2 + 2))
@@ -249,7 +249,7 @@ describeBackends('rooms', (b) => {
     const bySlug = await call(app, other, 'GET', `/v1/rooms/${room.slug}`);
     const missing = await call(app, other, 'GET', '/v1/rooms/no-such-room-here');
     assert.equal(bySlug.status, 404);
-    assert.equal(bySlug.body?.code, missing.body?.code);
+    assert.equal(bySlug.body.code, missing.body.code);
     assert.equal(
       (await call(app, owner, 'GET', `/v1/rooms/${room.slug}`)).status,
       200,
@@ -330,7 +330,7 @@ describeBackends('rooms', (b) => {
     const creators = (await users(3)) as SignedUp[];
     for (const u of creators) await createRoom(app, u, { language: 'pt' });
     const first = await call(app, creators[0], 'GET', '/v1/rooms?language=pt&limit=1');
-    const cursor = first.body?.nextCursor as string;
+    const cursor = first.body.nextCursor as string;
     assert.ok(cursor);
     const [body, tag] = cursor.split('.') as [string, string];
     const forged = Buffer.from(
@@ -347,9 +347,9 @@ describeBackends('rooms', (b) => {
         `/v1/rooms?language=pt&limit=1&cursor=${encodeURIComponent(bad)}`,
       );
       assert.equal(res.status, 400);
-      assert.equal(res.body?.code, 'ROOM_CURSOR_INVALID');
+      assert.equal(res.body.code, 'ROOM_CURSOR_INVALID');
     }
     const otherList = await call(app, creators[0], 'GET', `/v1/rooms?language=de&limit=1&cursor=${cursor}`);
-    assert.equal(otherList.body?.code, 'ROOM_CURSOR_INVALID', 'a cursor is bound to its list');
+    assert.equal(otherList.body.code, 'ROOM_CURSOR_INVALID', 'a cursor is bound to its list');
   });
 });
