@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { describeBackends } from '../../helpers/backends.ts';
 import { type SignedUp, signUp } from '../../helpers/fixtures.ts';
 import { counterValue } from '../../helpers/process.ts';
