@@ -352,4 +352,38 @@ describeBackends('rooms', (b) => {
     const otherList = await call(app, creators[0], 'GET', `/v1/rooms?language=de&limit=1&cursor=${cursor}`);
     assert.equal(otherList.body.code, 'ROOM_CURSOR_INVALID', 'a cursor is bound to its list');
   });
+
+  it('OpenAPI: every rooms operation has an operationId, a summary, the rooms tag, bearer security and problem+json errors', async () => {
+    const doc = (await app.inject({ url: '/docs/json' })).json() as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            operationId?: string;
+            summary?: string;
+            tags?: string[];
+            security?: unknown[];
+            responses: Record<string, { content?: Record<string, unknown> }>;
+          }
+        >
+      >;
+    };
+    const ops = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/v1/rooms') || path === '/v1/me/room')
+      .flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => ({ at: `${method} ${path}`, op })),
+      );
+    assert.equal(ops.length, 14);
+    assert.equal(new Set(ops.map(({ op }) => op.operationId)).size, 14, 'unique operationIds');
+    for (const { at, op } of ops) {
+      assert.ok(op.operationId && op.summary, at);
+      assert.deepEqual(op.tags, ['rooms'], at);
+      assert.deepEqual(op.security, [{ bearer: [] }], at);
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (Number(status) >= 400)
+          assert.ok(response.content?.['application/problem+json'], `${at} ${status}`);
+      }
+    }
+  });
 });
