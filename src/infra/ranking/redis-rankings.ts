@@ -2,9 +2,11 @@
  * Rankings on Redis: one sorted set, one revision hash and one mark per
  * ranking, on one Cluster slot, changed only by the ranking* scripts. Every
  * call goes through the shared health circuit and throws when Redis cannot
- * be used; callers fall back to SQL. An update that failed leaves its ranking
- * suspect: once Redis is back, suspect rankings are discarded so their next
- * reader rebuilds them from SQL.
+ * be used; callers fall back to SQL. An update that failed (Redis down, or
+ * one timed-out command the circuit did not even notice) leaves its ranking
+ * suspect: before its next operation, and when the circuit closes again, this
+ * instance discards its suspect rankings so their next reader rebuilds them
+ * from SQL.
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisHealth } from '../redis/health.ts';
@@ -34,7 +36,7 @@ export class RedisRankings implements Rankings {
   readonly #health: RedisHealth;
   readonly #keys: RedisKeys;
   readonly #log: RedisRankingsDeps['log'];
-  /** Rankings an update could not reach: discarded once Redis answers again. */
+  /** Rankings an update could not reach: discarded before the next operation that reaches Redis. */
   readonly #suspect = new Set<string>();
 
   constructor(deps: RedisRankingsDeps) {
@@ -43,7 +45,13 @@ export class RedisRankings implements Rankings {
     this.#keys = deps.keys;
     this.#log = deps.log;
     deps.health.on('change', (state) => {
-      if (state === 'closed') void this.#discardSuspect();
+      if (state !== 'closed') return;
+      this.#discardSuspect().catch((err: unknown) => {
+        this.#log.warn(
+          { err },
+          'could not discard rankings that missed updates; retrying before the next use',
+        );
+      });
     });
   }
 
@@ -51,6 +59,7 @@ export class RedisRankings implements Rankings {
     if (entries.length === 0) return;
     const k = this.#keys.ranking(set);
     try {
+      await this.#discardSuspect();
       await this.#health.run(() =>
         this.#client.rankingApply(k.set, k.revisions, RETENTION_MS, ...triples(entries)),
       );
@@ -62,6 +71,7 @@ export class RedisRankings implements Rankings {
 
   async range(set: string, start: number, stop: number): Promise<Ranked[] | NotReady> {
     const k = this.#keys.ranking(set);
+    await this.#discardSuspect();
     const [status, ...flat] = await this.#health.run(() =>
       this.#client.rankingRange(k.mark, k.set, start, stop),
     );
@@ -105,18 +115,12 @@ export class RedisRankings implements Rankings {
     );
   }
 
+  /** Throws, keeping them suspect, while Redis still cannot be reached. */
   async #discardSuspect(): Promise<void> {
+    if (this.#suspect.size === 0) return;
     const sets = [...this.#suspect];
-    this.#suspect.clear();
-    try {
-      await this.discard(sets);
-    } catch (err) {
-      for (const set of sets) this.#suspect.add(set);
-      this.#log.warn(
-        { err, sets },
-        'could not discard rankings that missed updates; retrying on the next recovery',
-      );
-    }
+    await this.discard(sets);
+    for (const set of sets) this.#suspect.delete(set);
   }
 }
 

@@ -211,6 +211,32 @@ describeBackends(
       assert.deepEqual(await indexMatchesSql(a), []);
     });
 
+    it('updates missed while Redis was paused (its data kept) are repaired once it answers again', async () => {
+      const readLists = async () => {
+        for (const query of ['?language=ja', '?language=ko', '']) {
+          await a.inject({ url: `/v1/rooms${query}`, headers: people[0]?.headers });
+        }
+      };
+      await readLists(); // every ranking built
+      assert.deepEqual(await indexMatchesSql(a), []);
+      redis.pause(); // commands time out; the data stays
+      const movers = people.slice(20, 26);
+      for (const [i, person] of movers.entries()) {
+        const res = await call(a, person, 'POST', `/v1/rooms/${roomIds[i % roomIds.length]}/join`);
+        assert.ok(res.status === 200 || res.status === 409, `${res.status}`);
+      }
+      redis.resume();
+      await waitFor(() => a.redis.health.available, { timeoutMs: 10_000 });
+      // The stale rankings are discarded on recovery; the next read rebuilds them.
+      await waitFor(
+        async () => {
+          await readLists();
+          return (await indexMatchesSql(a)).length === 0;
+        },
+        { timeoutMs: 10_000, what: 'the index to equal SQL' },
+      );
+    });
+
     it('every room route answers from SQL while Redis is down', async () => {
       await redis.kill();
       await waitFor(() => !a.redis.health.available, { timeoutMs: 10_000 });
