@@ -70,8 +70,8 @@ export function checkRoomInput<T extends { name?: string; topic?: string | null;
 export function checkLanguageQuery(language: string): string {
   const canonical = canonicalLanguage(language);
   if (canonical) return canonical;
-  const fields = [{ field: 'querystring.language', message: 'must be a BCP 47 tag of a known language' }];
-  throw new AppError(Errors.VALIDATION_FAILED, `${fields[0]?.field} ${fields[0]?.message}`, { fields });
+  const field = { field: 'querystring.language', message: 'must be a BCP 47 tag of a known language' };
+  throw new AppError(Errors.VALIDATION_FAILED, `${field.field} ${field.message}`, { fields: [field] });
 }
 
 const SLUG_MAX = 60;

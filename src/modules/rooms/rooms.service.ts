@@ -40,7 +40,7 @@ import type { ListPosition, MemberRow, RoomChange, RoomRow, RoomsRepository } fr
 import type { LanguageCounts, ParticipantPage, Room, RoomPage } from './rooms.schemas.ts';
 
 /** A kicked user may not rejoin the room for this long. */
-export const KICK_COOLDOWN_MS = 10 * 60_000;
+const KICK_COOLDOWN_MS = 10 * 60_000;
 /** Rooms a list walk pins; beyond them the walk continues in SQL order. */
 const WALK_MAX = 5000;
 /** How long a walk's snapshot stays: a client paging slower than this continues in SQL order. */
