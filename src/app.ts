@@ -2,7 +2,7 @@
  * `buildApp(config)` assembles Parley and returns a ready Fastify instance;
  * it never listens (see server.ts) so tests and benchmarks can build as many
  * instances as they need. Registration follows the data flow:
- * infra (metrics, SQL, Redis, cache, limiter) → cross-cutting HTTP (errors,
+ * infra (metrics, SQL, Redis, cache, rankings, limiter) → cross-cutting HTTP (errors,
  * security, observability, docs, the access step) → modules, one plugin each.
  */
 import { Ajv, type Options as AjvOptions } from 'ajv';
@@ -21,9 +21,11 @@ import security from './http/security.ts';
 import cachePlugin from './infra/cache/plugin.ts';
 import dbPlugin from './infra/db/plugin.ts';
 import { metricsPlugin } from './infra/metrics.ts';
+import rankingsPlugin from './infra/ranking/plugin.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
 import auth from './modules/auth/index.ts';
+import rooms from './modules/rooms/index.ts';
 import users from './modules/users/index.ts';
 
 export interface BuildOptions {
@@ -120,6 +122,7 @@ async function register(
   await app.register(dbPlugin, { config: config.db });
   await app.register(redisPlugin, { config: config.redis });
   await app.register(cachePlugin, { config: config.redis });
+  await app.register(rankingsPlugin);
   await app.register(rateLimitPlugin, { policies: config.rateLimits });
 
   // Cross-cutting HTTP: the access step (authentication, then limits) comes before any route.
@@ -135,6 +138,7 @@ async function register(
   // Modules, each wiring its own repository, service and routes.
   await app.register(users);
   await app.register(auth, { config });
+  await app.register(rooms, { config });
 
   for (const plugin of options.plugins ?? []) await app.register(plugin);
 }

@@ -68,6 +68,48 @@ export interface OidcFlowsTable {
   created_at: number;
 }
 
+export interface RoomsTable {
+  id: string;
+  /** Derived from the first name; unique and never changed by a rename. */
+  slug: string;
+  name: string;
+  topic: string | null;
+  /** Canonical BCP 47 tag (Intl.getCanonicalLocales). */
+  language: string;
+  owner_id: string;
+  max_participants: number;
+  visibility: 'public' | 'unlisted';
+  status: 'active' | 'closed';
+  /** Current members; changed in the same transaction as the memberships. */
+  participant_count: number;
+  /** Grows by one with every change of the row; orders speed-layer updates. */
+  revision: number;
+  created_at: number;
+  closed_at: number | null;
+  last_activity_at: number;
+}
+
+export type RoomRole = 'owner' | 'moderator' | 'member';
+export type LeftReason = 'left' | 'kicked' | 'closed' | 'moved';
+
+/** One stay of a user in a room; current while `left_at` is null. */
+export interface RoomMembersTable {
+  id: string;
+  room_id: string;
+  user_id: string;
+  role: RoomRole;
+  joined_at: number;
+  left_at: number | null;
+  left_reason: LeftReason | null;
+}
+
+/** A user's current room: the primary key is the user, so there is at most one. */
+export interface RoomCurrentMemberTable {
+  user_id: string;
+  room_id: string;
+  member_id: string;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -75,4 +117,7 @@ export interface DB {
   session_tokens: SessionTokensTable;
   audit_log: AuditLogTable;
   oidc_flows: OidcFlowsTable;
+  rooms: RoomsTable;
+  room_members: RoomMembersTable;
+  room_current_member: RoomCurrentMemberTable;
 }

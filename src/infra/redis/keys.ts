@@ -24,6 +24,15 @@ export interface RedisKeys {
     /** Pub/sub channel that carries L1 invalidations between instances. */
     readonly bus: string;
   };
+  /** The keys of one ranking (infra/ranking), on one Cluster slot. */
+  ranking(name: string): {
+    /** 'ready' or a rebuild token; absent when the ranking must be rebuilt. */
+    readonly mark: string;
+    /** Sorted set id → score. */
+    readonly set: string;
+    /** Hash id → revision of the last applied update. */
+    readonly revisions: string;
+  };
   /** Key prefix of one rate-limit policy (rate-limiter-flexible appends `:<subject>`). */
   rateLimit(policy: string): string;
 }
@@ -39,6 +48,11 @@ export function createKeys(prefix: string): RedisKeys {
       collection: (name) => `${root}cv:${name}`,
       bus: `${root}bus:cache`,
     },
+    ranking: (name) => ({
+      mark: `${root}{rk:${name}}:mark`,
+      set: `${root}{rk:${name}}:set`,
+      revisions: `${root}{rk:${name}}:rev`,
+    }),
     rateLimit: (policy) => `${root}rl:${policy}`,
   };
 }

@@ -12,6 +12,29 @@ export interface ScriptCommands {
   cacheWrite(entryKey: string, generation: string, payload: string, ttlMs: number): Promise<number>;
   cacheInvalidate(entryKey: string, newToken: string, minRetentionMs: number): Promise<number>;
   releaseLock(lockKey: string, token: string): Promise<number>;
+  rankingApply(
+    setKey: string,
+    revisionsKey: string,
+    retentionMs: number,
+    ...triples: string[]
+  ): Promise<number>;
+  rankingRange(markKey: string, setKey: string, start: number, stop: number): Promise<string[]>;
+  rankingBegin(
+    markKey: string,
+    setKey: string,
+    revisionsKey: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<number>;
+  rankingFinish(
+    markKey: string,
+    setKey: string,
+    revisionsKey: string,
+    token: string,
+    readyTtlMs: number,
+    retentionMs: number,
+    ...triples: string[]
+  ): Promise<number>;
 }
 
 export type ScriptedClient = RedisClient & ScriptCommands;
