@@ -92,11 +92,86 @@ describeBackends('OpenAPI contract', (b) => {
         const u = await signUp(app);
         return { as: u, body: { password: u.password } };
       },
+      ...roomRequests(),
       disableUser: async () => {
         const admin = await signUp(app);
         await b.sql().db.updateTable('users').set({ role: 'admin' }).where('id', '=', admin.userId).execute();
         return { as: admin, params: { id: (await signUp(app)).userId } };
       },
+    };
+  }
+
+  /** Room operations: each gets a fresh room of its own (owner + optionally a member). */
+  function roomRequests(): Record<string, () => Promise<ValidRequest>> {
+    const json = (res: Awaited<ReturnType<typeof app.inject>>) => {
+      assert.ok(res.statusCode < 300, res.body);
+      return res.body === '' ? undefined : res.json();
+    };
+    const room = async (language = 'es') => {
+      const owner = await signUp(app);
+      const created = json(
+        await app.inject({
+          method: 'POST',
+          url: '/v1/rooms',
+          headers: owner.headers,
+          payload: { name: `Contract room ${++serial}`, language },
+        }),
+      ) as { id: string; slug: string };
+      return { owner, ...created };
+    };
+    const withMember = async () => {
+      const r = await room();
+      const member = await signUp(app);
+      json(await app.inject({ method: 'POST', url: `/v1/rooms/${r.id}/join`, headers: member.headers }));
+      return { ...r, member };
+    };
+    return {
+      createRoom: async () => ({ body: { name: `Created ${++serial}`, language: 'fr', topic: 'Verbs' } }),
+      listRooms: async () => {
+        await room('pt');
+        return { query: { language: 'pt', limit: '5' } };
+      },
+      listRoomLanguages: async () => ({}),
+      getRoom: async () => ({ params: { id: (await room()).slug } }),
+      updateRoom: async () => {
+        const r = await room();
+        return { as: r.owner, params: { id: r.id }, body: { topic: 'New topic' } };
+      },
+      closeRoom: async () => {
+        const r = await room();
+        return { as: r.owner, params: { id: r.id } };
+      },
+      joinRoom: async () => ({ params: { id: (await room()).id } }),
+      leaveRoom: async () => {
+        const r = await withMember();
+        return { as: r.member, params: { id: r.id } };
+      },
+      kickRoomMember: async () => {
+        const r = await withMember();
+        return { as: r.owner, params: { id: r.id }, body: { userId: r.member.userId } };
+      },
+      transferRoom: async () => {
+        const r = await withMember();
+        return { as: r.owner, params: { id: r.id }, body: { userId: r.member.userId } };
+      },
+      addRoomModerator: async () => {
+        const r = await withMember();
+        return { as: r.owner, params: { id: r.id }, body: { userId: r.member.userId } };
+      },
+      removeRoomModerator: async () => {
+        const r = await withMember();
+        json(
+          await app.inject({
+            method: 'POST',
+            url: `/v1/rooms/${r.id}/moderators`,
+            headers: r.owner.headers,
+            payload: { userId: r.member.userId },
+          }),
+        );
+        return { as: r.owner, params: { id: r.id, userId: r.member.userId } };
+      },
+      listRoomParticipants: async () => ({ params: { id: (await withMember()).id }, query: { limit: '10' } }),
+      getMyRoom: async () => ({ as: (await room()).owner }),
     };
   }
 

@@ -2,11 +2,10 @@
  * Opaque, tamper-checked cursors: base64url JSON plus an HMAC-SHA256 tag
  * under a key derived from the deployment's signing secret (shared by every
  * instance), so a cursor works on any instance and an edited one is refused
- * with ROOM_CURSOR_INVALID rather than read.
+ * with CURSOR_INVALID rather than read.
  */
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AppError } from '../../errors.ts';
-import { RoomErrors } from './rooms.errors.ts';
+import { AppError, Errors } from '../../errors.ts';
 
 export class CursorCodec {
   readonly #key: Buffer;
@@ -22,7 +21,7 @@ export class CursorCodec {
     return `${body}.${this.#tag(body)}`;
   }
 
-  /** The value of a cursor this codec issued for `kind`; throws ROOM_CURSOR_INVALID otherwise. */
+  /** The value of a cursor this codec issued for `kind`; throws CURSOR_INVALID otherwise. */
   decode(kind: string, cursor: string): unknown {
     const [body, tag, extra] = cursor.split('.');
     if (!body || !tag || extra !== undefined) throw invalid();
@@ -40,5 +39,5 @@ export class CursorCodec {
 }
 
 function invalid(): AppError {
-  return new AppError(RoomErrors.ROOM_CURSOR_INVALID);
+  return new AppError(Errors.CURSOR_INVALID);
 }

@@ -12,5 +12,4 @@ export const RoomErrors = defineErrors({
     title: 'The new capacity is below the number of people in the room',
   },
   ROOM_CLOSED: { status: 410, title: 'The room is closed' },
-  ROOM_CURSOR_INVALID: { status: 400, title: 'The cursor is not one this server issued for this list' },
 });

@@ -69,7 +69,7 @@ export default async function roomsRoutes(
       schema: {
         ...op('listRooms', 'Active public rooms, most participants first, then newest'),
         querystring: ListRoomsQuery,
-        response: { 200: RoomPage, ...common, 400: problem('VALIDATION_FAILED or ROOM_CURSOR_INVALID') },
+        response: { 200: RoomPage, ...common, 400: problem('VALIDATION_FAILED or CURSOR_INVALID') },
       },
     },
     async (request) => {
@@ -90,7 +90,7 @@ export default async function roomsRoutes(
   );
 
   r.get(
-    '/rooms/:idOrSlug',
+    '/rooms/:id',
     {
       schema: {
         ...op('getRoom', 'A room by id or slug'),
@@ -98,7 +98,7 @@ export default async function roomsRoutes(
         response: { 200: Room, ...common, 404: notFound },
       },
     },
-    async (request) => rooms.get(request.params.idOrSlug, principalOf(request).userId),
+    async (request) => rooms.get(request.params.id, principalOf(request).userId),
   );
 
   r.patch(
@@ -266,7 +266,7 @@ export default async function roomsRoutes(
         response: {
           200: ParticipantPage,
           ...common,
-          400: problem('VALIDATION_FAILED or ROOM_CURSOR_INVALID'),
+          400: problem('VALIDATION_FAILED or CURSOR_INVALID'),
           404: notFound,
         },
       },

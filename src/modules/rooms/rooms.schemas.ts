@@ -96,10 +96,14 @@ export const MemberParams = Type.Object(
   { id: uuid('Room id'), userId: uuid('User id') },
   { additionalProperties: false },
 );
-/** Slugs are lowercase ASCII words joined by single hyphens; a room id (UUID) matches too. */
+/**
+ * Slugs are lowercase ASCII words joined by single hyphens; a room id (UUID) matches too.
+ * Named `id` like the other room paths: one path template per position, so the OpenAPI
+ * document has no two paths that differ only by a parameter name.
+ */
 export const IdOrSlugParams = Type.Object(
   {
-    idOrSlug: Type.String({
+    id: Type.String({
       minLength: 1,
       maxLength: 80,
       pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',

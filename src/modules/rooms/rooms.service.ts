@@ -543,7 +543,7 @@ export class RoomsService {
     await this.get(roomId, viewerId);
     const after =
       cursor === undefined ? undefined : (this.#cursors.decode(`members:${roomId}`, cursor) as unknown);
-    if (after !== undefined && !isMemberPosition(after)) throw new AppError(RoomErrors.ROOM_CURSOR_INVALID);
+    if (after !== undefined && !isMemberPosition(after)) throw new AppError(Errors.CURSOR_INVALID);
     const rows = await this.#rooms.participants(roomId, limit + 1, after);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
@@ -631,7 +631,7 @@ export class RoomsService {
     return this.#cursors.encode(`rooms:${language ?? '*'}`, at);
   }
 
-  /** The walk position of a cursor issued for this same list; ROOM_CURSOR_INVALID otherwise. */
+  /** The walk position of a cursor issued for this same list; CURSOR_INVALID otherwise. */
   #decodeWalk(cursor: string, language: string | undefined): WalkPosition {
     const at = this.#cursors.decode(`rooms:${language ?? '*'}`, cursor) as WalkPosition;
     const valid =
@@ -642,7 +642,7 @@ export class RoomsService {
       at.offset >= 0 &&
       at.offset <= WALK_MAX &&
       isListPosition(at.after);
-    if (!valid) throw new AppError(RoomErrors.ROOM_CURSOR_INVALID);
+    if (!valid) throw new AppError(Errors.CURSOR_INVALID);
     return at;
   }
 }

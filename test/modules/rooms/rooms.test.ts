@@ -326,7 +326,7 @@ describeBackends('rooms', (b) => {
     }
   });
 
-  it('tampered cursors → 400 ROOM_CURSOR_INVALID', async () => {
+  it('tampered cursors → 400 CURSOR_INVALID', async () => {
     const creators = (await users(3)) as SignedUp[];
     for (const u of creators) await createRoom(app, u, { language: 'pt' });
     const first = await call(app, creators[0], 'GET', '/v1/rooms?language=pt&limit=1');
@@ -347,10 +347,10 @@ describeBackends('rooms', (b) => {
         `/v1/rooms?language=pt&limit=1&cursor=${encodeURIComponent(bad)}`,
       );
       assert.equal(res.status, 400);
-      assert.equal(res.body.code, 'ROOM_CURSOR_INVALID');
+      assert.equal(res.body.code, 'CURSOR_INVALID');
     }
     const otherList = await call(app, creators[0], 'GET', `/v1/rooms?language=de&limit=1&cursor=${cursor}`);
-    assert.equal(otherList.body.code, 'ROOM_CURSOR_INVALID', 'a cursor is bound to its list');
+    assert.equal(otherList.body.code, 'CURSOR_INVALID', 'a cursor is bound to its list');
   });
 
   it('OpenAPI: every rooms operation has an operationId, a summary, the rooms tag, bearer security and problem+json errors', async () => {
