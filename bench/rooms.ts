@@ -13,7 +13,8 @@
  * The references run in a child of this same file (BENCH_ROOMS_ROLE=reference).
  * BENCH_DATABASE_URL / BENCH_REDIS_URL locate the services (defaults: local);
  * BENCH_DURATION (s, default 10) and BENCH_CONNECTIONS (default 100) shape the
- * HTTP load. A throw-away database and key prefix are created and removed.
+ * HTTP load. `npm run bench` runs it after bench/run.ts; with BENCH_ONLY set, it
+ * runs only when the list names `rooms`. A throw-away database and key prefix are created and removed.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -36,6 +37,8 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const LANGUAGES = ['en', 'es', 'fr', 'de', 'ja'];
 const ROOMS = 1000;
+const ONLY = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());
+if (ONLY && !ONLY.includes('rooms') && process.env.BENCH_ROOMS_ROLE !== 'reference') process.exit(0);
 const USERS = 1000;
 const PAGE = 20;
 

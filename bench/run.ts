@@ -30,7 +30,8 @@
  *   connection: the requests of one event-loop turn share their Redis calls),
  *   `users` (/v1/users/:id
  *   warm and cold), `login` (login and /health/live beside it), `stampede`,
- *   `micro`. Default: all. E.g. `BENCH_ONLY=me npm run bench`.
+ *   `micro`, and `rooms` (bench/rooms.ts, which `npm run bench` runs after this file).
+ *   Default: all. E.g. `BENCH_ONLY=me npm run bench`.
  * - BENCH_CPU_PROF=<dir>: the Parley process under load runs with
  *   `--cpu-prof --cpu-prof-dir=<dir>` (the profile is written when it exits;
  *   `node bench/profile-top.ts <file>` summarises it).

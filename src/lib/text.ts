@@ -1,6 +1,8 @@
 /**
  * The one policy for text a person typed (display names, room names, topics,
- * messages; SPEC §5): NFC-normalised and trimmed; no C0/C1 control characters
+ * messages; SPEC §5): NFC-normalised, otherwise kept verbatim (leading and
+ * trailing spaces included: what was typed is what is read back, RELIABILITY
+ * D9); no C0/C1 control characters
  * (NUL included), no bidi overrides or isolates (U+202A–202E, U+2066–2069:
  * they reorder what readers see, "Trojan Source"), no unpaired surrogates (MySQL
  * utf8mb4 would store U+FFFD); not blank, where whitespace and invisible
@@ -29,7 +31,7 @@ export function checkText(value: string, maxCodePoints: number): TextCheck {
   if (!value.isWellFormed()) return { ok: false, problem: 'contains an unpaired surrogate' };
   if (CONTROL.test(value)) return { ok: false, problem: 'contains a control character' };
   if (BIDI_CONTROL.test(value)) return { ok: false, problem: 'contains a bidirectional override' };
-  const text = value.normalize('NFC').trim();
+  const text = value.normalize('NFC');
   if (BLANK.test(text)) return { ok: false, problem: 'is blank' };
   if (codePoints(text, maxCodePoints) > maxCodePoints) {
     return { ok: false, problem: `must not be longer than ${maxCodePoints} characters` };

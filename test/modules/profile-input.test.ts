@@ -104,8 +104,9 @@ describeBackends('profile input', (b) => {
     const res = await register('  Zoe\u0308 <b>&amp;</b> ');
     assert.equal(res.statusCode, 201, res.body);
     const { user } = res.json() as { user: { id: string; displayName: string } };
-    assert.equal(user.displayName, 'Zo\u00eb <b>&amp;</b>');
-    assert.equal(await storedName(user.id), 'Zo\u00eb <b>&amp;</b>');
+    // NFC, otherwise exactly as typed (spaces too: RELIABILITY D9, read back byte-identical).
+    assert.equal(user.displayName, '  Zo\u00eb <b>&amp;</b> ');
+    assert.equal(await storedName(user.id), '  Zo\u00eb <b>&amp;</b> ');
   });
 
   it('avatarUrl: https only, no user-info, a real URL; stored as parsed; null clears it', async () => {

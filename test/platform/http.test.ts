@@ -376,14 +376,16 @@ describeBackends('http platform', (b) => {
     assert.match(String(simple.headers.vary), /Origin/);
   });
 
-  it('C2: without CORS_ORIGINS, no origin gets CORS headers and a preflight is a plain 404', async () => {
+  it('C2: without CORS_ORIGINS, no origin gets CORS headers and a preflight is a plain 405', async () => {
     const closed = await b.app({ CORS_ORIGINS: '' });
     const preflight = await closed.inject({
       method: 'OPTIONS',
       url: '/v1/users/x',
       headers: { origin: allowed, 'access-control-request-method': 'GET' },
     });
-    assertProblem(preflight, 404, 'NOT_FOUND');
+    // No CORS route answers OPTIONS: the path exists with other methods, so 405 with Allow.
+    assertProblem(preflight, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(preflight.headers.allow, 'GET, HEAD');
     assertSecurityHeaders(preflight, 'preflight');
     const simple = await closed.inject({ url: '/health/live', headers: { origin: allowed } });
     assert.equal(simple.statusCode, 200);

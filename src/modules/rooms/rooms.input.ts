@@ -1,25 +1,13 @@
 /**
- * Input rules of rooms beyond what the schemas express: the text policy for
- * names and topics, language tags, and slugs.
- *
- * The text policy is local until the shared one (src/lib/text.ts) lands;
- * it follows SPEC §5: NFC, no control, bidi-control or unpaired-surrogate
- * characters, not blank (whitespace and zero-width characters alone count as
- * blank); lengths are bounded in code points by the schemas.
+ * Input rules of rooms beyond what the schemas express: the shared text policy
+ * (src/lib/text.ts) for names and topics, language tags, and slugs.
  */
 import { randomBytes } from 'node:crypto';
 import { AppError, Errors, type FieldError } from '../../errors.ts';
+import { checkText } from '../../lib/text.ts';
+import { NAME_MAX, TOPIC_MAX } from './rooms.schemas.ts';
 
-const FORBIDDEN = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
-const INVISIBLE = /[\p{White_Space}\u200B-\u200D\u2060\uFEFF]/gu;
-
-/** Why `value` breaks the text policy, or undefined when it is fine. */
-function textProblem(value: string): string | undefined {
-  if (!value.isWellFormed()) return 'must not contain unpaired surrogates';
-  if (FORBIDDEN.test(value)) return 'must not contain control or bidi-control characters';
-  if (value.replace(INVISIBLE, '') === '') return 'must not be blank';
-  return undefined;
-}
+const TEXT_MAX = { name: NAME_MAX, topic: TOPIC_MAX } as const;
 
 const languageNames = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' });
 
@@ -49,9 +37,9 @@ export function checkRoomInput<T extends { name?: string; topic?: string | null;
   for (const field of ['name', 'topic'] as const) {
     const value = input[field];
     if (typeof value !== 'string') continue;
-    const problem = textProblem(value);
-    if (problem) fields.push({ field: `body.${field}`, message: problem });
-    else out[field] = value.normalize('NFC');
+    const checked = checkText(value, TEXT_MAX[field]);
+    if (checked.ok) out[field] = checked.text;
+    else fields.push({ field: `body.${field}`, message: checked.problem });
   }
   if (input.language !== undefined) {
     const language = canonicalLanguage(input.language);

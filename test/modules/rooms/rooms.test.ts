@@ -339,7 +339,9 @@ describeBackends('rooms', (b) => {
         v: { walk: null, offset: 0, after: { count: 0, createdAt: 0, id: creators[0]?.userId } },
       }),
     ).toString('base64url');
-    for (const bad of [`${forged}.${tag}`, `${body}.${tag.slice(0, -1)}A`, `${body}x.${tag}`, body]) {
+    // The signature's last character changed to a different one (never to itself).
+    const flipped = `${tag.slice(0, -1)}${tag.endsWith('A') ? 'B' : 'A'}`;
+    for (const bad of [`${forged}.${tag}`, `${body}.${flipped}`, `${body}x.${tag}`, body]) {
       const res = await call(
         app,
         creators[0],
