@@ -22,6 +22,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long start-up waits for Redis before serving degraded (well inside avvio's 10 s plugin timeout). */
+const STARTUP_WAIT_MS = 5000;
+
 export default fp<{ config: Config['redis'] }>(
   async (app, { config }) => {
     const log = app.log.child({ layer: 'redis' });
@@ -42,10 +45,28 @@ export default fp<{ config: Config['redis'] }>(
     });
 
     if (client) {
-      try {
-        await client.connect();
-      } catch (err) {
-        log.warn({ err }, 'redis unreachable at start-up; serving degraded and retrying in the background');
+      // Start-up waits a bounded time: a Redis (or a Cluster still agreeing on its slots) that is
+      // slow to answer must not keep the server from serving degraded (nor trip avvio's timeout).
+      const connected = client.connect().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let waited: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        connected,
+        new Promise<'slow'>((resolve) => {
+          waited = setTimeout(() => resolve('slow'), STARTUP_WAIT_MS);
+        }),
+      ]).finally(() => clearTimeout(waited));
+      if (outcome === 'slow') {
+        log.warn(
+          `redis not ready after ${STARTUP_WAIT_MS} ms at start-up; serving degraded while it connects`,
+        );
+      } else if (outcome !== undefined) {
+        log.warn(
+          { err: outcome },
+          'redis unreachable at start-up; serving degraded and retrying in the background',
+        );
       }
     } else {
       log.info('REDIS_URL not set: running with the in-process speed layer (embedded mode)');
