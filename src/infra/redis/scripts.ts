@@ -12,6 +12,27 @@ export interface ScriptCommands {
   cacheWrite(entryKey: string, generation: string, payload: string, ttlMs: number): Promise<number>;
   cacheInvalidate(entryKey: string, newToken: string, minRetentionMs: number): Promise<number>;
   releaseLock(lockKey: string, token: string): Promise<number>;
+  presenceTouch(
+    connections: string,
+    online: string,
+    onlineIds: string,
+    userId: string,
+    connectionId: string,
+    ttlMs: number,
+  ): Promise<number>;
+  presenceLeave(
+    connections: string,
+    online: string,
+    onlineIds: string,
+    userId: string,
+    connectionId: string,
+  ): Promise<number>;
+  presenceOnline(
+    online: string,
+    onlineIds: string,
+    cursor: string,
+    limit: number,
+  ): Promise<[number, string[], string | null]>;
 }
 
 export type ScriptedClient = RedisClient & ScriptCommands;
