@@ -154,7 +154,8 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     state.expiry = setTimeout(
       () => {
         if (Date.now() < state.expiresAt) return armExpiry(socket, state);
-        socket.emit('auth:expired', serverEvent('auth:expired', null));
+        // A local emit is written at once; a regular one waits for the adapter's stream offset.
+        nsp.local.to(socket.id).emit('auth:expired', serverEvent('auth:expired', null));
         socket.disconnect(true);
       },
       Math.min(delay, MAX_TIMER_MS),
@@ -179,8 +180,8 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
         const d = await app.rateLimiter.consume(FLOOD_POLICY, state.principal.userId);
         if (!d.allowed) {
           state.refused += 1;
-          if (state.refused >= FLOOD_REFUSALS) socket.disconnect(true);
           ack?.(errorAck(new AppError('RATE_LIMITED'), Math.max(1, d.resetMs)));
+          if (state.refused >= FLOOD_REFUSALS) socket.disconnect(true);
           return;
         }
         state.refused = 0;
@@ -256,8 +257,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
   app.addHook('preClose', async () => {
     closing = true;
     for (const off of unsubscribe) off();
-    for (const socket of nsp.sockets.values())
-      socket.emit('server:shutdown', serverEvent('server:shutdown', { reason: 'server shutting down' }));
+    nsp.local.emit('server:shutdown', serverEvent('server:shutdown', { reason: 'server shutting down' }));
     io.engine.close();
   });
   app.addHook('onClose', async () => {

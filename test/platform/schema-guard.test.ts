@@ -56,7 +56,8 @@ describeBackends('schema guard at start', (b) => {
     const db = await fresh();
     const line = refusal(await server({ DATABASE_URL: db.url, ...autoMigrateOff }));
     assert.match(line, new RegExp(`^parley: the database has ${BUILD.length} pending migrations \\(`));
-    for (const name of BUILD) assert.ok(line.includes(name), `names ${name}: ${line}`);
+    // The line names the first three pending migrations, then '…'.
+    for (const name of BUILD.slice(0, 3)) assert.ok(line.includes(name), `names ${name}: ${line}`);
     assert.match(line, /run "npm run migrate"/);
 
     await migrate(db.url);
