@@ -11,6 +11,7 @@ import { CLOCK_TOLERANCE_MS } from '../../src/modules/auth/tokens.ts';
 import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
 import {
+  type ConnectOptions,
   client,
   closeSockets,
   connected,
@@ -47,12 +48,13 @@ describeBackends('real-time gateway', (b) => {
   it('E2/B17: no token, a garbage token, a revoked session or a token in the query string get connect_error with a code', async () => {
     const u = await signUp(app);
     const before = await sockets();
-    for (const options of [
+    const attempts: ConnectOptions[] = [
       {},
       { token: 'not-a-jwt' },
       { token: u.accessToken, query: { token: u.accessToken } },
       { query: { access_token: u.accessToken } },
-    ]) {
+    ];
+    for (const options of attempts) {
       const err = await refused(client(port, options));
       assert.equal(err.data?.code, 'AUTH_UNAUTHENTICATED', JSON.stringify(options));
     }
