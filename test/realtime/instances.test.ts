@@ -10,7 +10,15 @@ import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
 import { startServer } from '../helpers/process.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
-import { client, closeSockets, connected, disconnected, nextEvent, request } from '../helpers/sockets.ts';
+import {
+  client,
+  closeSockets,
+  connected,
+  disconnected,
+  nextEvent,
+  refused,
+  request,
+} from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describeBackends(
