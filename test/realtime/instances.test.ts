@@ -46,7 +46,7 @@ describeBackends(
       assert.deepEqual(event.data, { n: 1 });
     });
 
-    it('E7: a session revoked on A disconnects its socket on B within 1 s, and B refuses it', async () => {
+    it('E7: a session revoked on A disconnects its socket on B within 1 s, and B refuses it', async (t) => {
       const latencies: number[] = [];
       for (let i = 0; i < 5; i++) {
         const u = await signUp(a);
@@ -62,14 +62,14 @@ describeBackends(
           'AUTH_UNAUTHENTICATED',
         );
       }
-      console.log(
+      t.diagnostic(
         `revocation → disconnect on the other instance: ${latencies.map((l) => l.toFixed(0)).join(', ')} ms`,
       );
       // SPEC §6 / E7 bound of 1 s; measured in tens of ms here.
       assert.ok(Math.max(...latencies) < 1000, String(latencies));
     });
 
-    it('two tabs on two instances: one online transition; offline only when both are gone', async () => {
+    it('two tabs on two instances: one online transition; offline only when both are gone', async (t) => {
       const u = await signUp(a);
       const events: { status: string }[] = [];
       const tabA = client(portA, { token: u.accessToken });
@@ -94,12 +94,12 @@ describeBackends(
       assert.equal(await status(a), 'online', 'one tab left');
       tabB.disconnect();
       await waitFor(async () => (await status(a)) === 'offline', { what: 'offline' });
-      console.log(
+      t.diagnostic(
         `presence transition visible on the other instance after ${(performance.now() - started).toFixed(0)} ms (incl. tabs)`,
       );
     });
 
-    it('F11: a killed instance’s users go offline within the presence TTL', async () => {
+    it('F11: a killed instance’s users go offline within the presence TTL', async (t) => {
       const env = b.env({ PRESENCE_TTL: '3s', PRESENCE_HEARTBEAT: '1s', LOG_LEVEL: 'warn' });
       const doomed = await startServer(env);
       try {
@@ -118,7 +118,7 @@ describeBackends(
           what: 'offline after the kill',
         });
         const took = performance.now() - killed;
-        console.log(`F11: 10 users offline ${took.toFixed(0)} ms after kill -9 (TTL 3000 ms)`);
+        t.diagnostic(`F11: 10 users offline ${took.toFixed(0)} ms after kill -9 (TTL 3000 ms)`);
         // Bound: the TTL (3 s) plus one request round; a heartbeat may have just refreshed them.
         assert.ok(took < 3000 + 1000, `${took}`);
       } finally {
@@ -126,7 +126,7 @@ describeBackends(
       }
     });
 
-    it('Redis killed mid-run: sockets stay connected, no unhandled rejection; delivery across instances resumes when it returns', async () => {
+    it('Redis killed mid-run: sockets stay connected, no unhandled rejection; delivery across instances resumes when it returns', async (t) => {
       const redis = await RedisServer.start();
       const rejections: unknown[] = [];
       const onRejection = (err: unknown) => rejections.push(err);
@@ -162,7 +162,7 @@ describeBackends(
           },
           { timeoutMs: 20_000, what: 'cross-instance delivery after the restart' },
         );
-        console.log(
+        t.diagnostic(
           `F3: delivery across instances back ${(performance.now() - started).toFixed(0)} ms after Redis returned`,
         );
         assert.equal(lost, 0, 'no socket was dropped');
