@@ -2,13 +2,15 @@
  * `buildApp(config)` assembles Parley and returns a ready Fastify instance;
  * it never listens (see server.ts) so tests and benchmarks can build as many
  * instances as they need. Registration follows the data flow:
- * infra (metrics, SQL, Redis, cache, rankings, limiter) → cross-cutting HTTP (errors,
- * security, observability, docs, the access step) → modules, one plugin each.
+ * infra (metrics, SQL, Redis, cache, rankings, presence, limiter) → cross-cutting HTTP
+ * (errors, security, observability, docs, the access step) → modules, one plugin each →
+ * the real-time gateway.
  */
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Config } from './config.ts';
+import type { DomainEvents } from './events.ts';
 import authenticate from './http/authenticate.ts';
 import docs from './http/docs.ts';
 import drain from './http/drain.ts';
@@ -22,11 +24,15 @@ import cachePlugin from './infra/cache/plugin.ts';
 import dbPlugin from './infra/db/plugin.ts';
 import { metricsPlugin } from './infra/metrics.ts';
 import rankingsPlugin from './infra/ranking/plugin.ts';
+import presenceStorePlugin from './infra/presence/plugin.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
+import { EventHub } from './lib/event-hub.ts';
 import auth from './modules/auth/index.ts';
 import rooms from './modules/rooms/index.ts';
+import presence from './modules/presence/index.ts';
 import users from './modules/users/index.ts';
+import realtime from './realtime/index.ts';
 
 export interface BuildOptions {
   /** Extra plugins registered after Parley's own routes, for embedders and tests. */
@@ -124,6 +130,7 @@ async function register(
   await app.register(cachePlugin, { config: config.redis });
   await app.register(rankingsPlugin);
   await app.register(rateLimitPlugin, { policies: config.rateLimits });
+  await app.register(presenceStorePlugin);
 
   // Cross-cutting HTTP: the access step (authentication, then limits) comes before any route.
   await app.register(errorHandling);
@@ -135,10 +142,19 @@ async function register(
   await app.register(authenticate, { policies: config.rateLimits });
   await app.register(healthRoutes);
 
-  // Modules, each wiring its own repository, service and routes.
+  // Modules, each wiring its own repository, service and routes; they publish what happened
+  // after commit on the event hub, which the real-time gateway carries to clients.
+  app.decorate(
+    'events',
+    new EventHub<DomainEvents>((err, event) => app.log.error({ err, event }, 'event listener failed')),
+  );
   await app.register(users);
   await app.register(auth, { config });
   await app.register(rooms, { config });
+  await app.register(presence, { ttlMs: config.realtime.presenceTtlMs });
+
+  // The Socket.IO gateway on the same HTTP server, after the modules whose services it calls.
+  await app.register(realtime, { config });
 
   for (const plugin of options.plugins ?? []) await app.register(plugin);
 }

@@ -124,6 +124,16 @@ export interface Config {
     /** Users with admin rights besides those whose role is `admin` in SQL (until roles can be granted). */
     adminUserIds: string[];
   };
+  realtime: {
+    /** A connection not heard from (connect or heartbeat) for this long no longer counts its user online. */
+    presenceTtlMs: number;
+    /** How often clients send `heartbeat`; below the TTL so one lost heartbeat is not an offline blip. */
+    presenceHeartbeatMs: number;
+    /** Open sockets per user on one instance (SPEC §6). */
+    maxSocketsPerUser: number;
+    /** Open sockets per client address on one instance. */
+    maxSocketsPerIp: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -483,7 +493,17 @@ export function loadConfig(env: Env): Readonly<Config> {
         .map((s) => s.trim().toLowerCase())
         .filter(Boolean),
     },
+    realtime: {
+      presenceTtlMs: r.duration('PRESENCE_TTL', '60s'),
+      presenceHeartbeatMs: r.duration('PRESENCE_HEARTBEAT', '25s'),
+      maxSocketsPerUser: r.int('WS_MAX_SOCKETS_PER_USER', 10, 1, 10_000),
+      maxSocketsPerIp: r.int('WS_MAX_SOCKETS_PER_IP', 100, 1, 1_000_000),
+    },
   };
+
+  if (config.realtime.presenceHeartbeatMs >= config.realtime.presenceTtlMs) {
+    r.fail('PRESENCE_HEARTBEAT', 'must be shorter than PRESENCE_TTL');
+  }
 
   for (const id of config.auth.adminUserIds) {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {

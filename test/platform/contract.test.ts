@@ -7,7 +7,9 @@
  * still get a request, and their (error) answer is held to the document too.
  * A new operation with neither a request below nor a reason fails the suite.
  */
+
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { before, it } from 'node:test';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -75,6 +77,8 @@ describeBackends('OpenAPI contract', (b) => {
       updateMe: async () => ({ body: { displayName: 'Renamed' } }),
       getUser: async () => ({ params: { id: (await signUp(app)).userId } }),
       listSessions: async () => ({ query: { limit: '5' } }),
+      getPresence: async () => ({ query: { ids: [(await signUp(app)).userId, randomUUID()].join(',') } }),
+      listOnlineUsers: async () => ({ query: { limit: '5' } }),
       revokeSession: async () => {
         const u = await signUp(app);
         await app.inject({

@@ -16,6 +16,8 @@ export interface UsersTable {
   avatar_url: string | null;
   role: 'user' | 'admin';
   disabled_at: number | null;
+  /** When the user last went offline (presence); null until first seen. */
+  last_seen_at: number | null;
   created_at: number;
   updated_at: number;
 }

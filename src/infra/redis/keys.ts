@@ -35,6 +35,25 @@ export interface RedisKeys {
   };
   /** Key prefix of one rate-limit policy (rate-limiter-flexible appends `:<subject>`). */
   rateLimit(policy: string): string;
+  /**
+   * Presence. Every key shares the `{presence}` hash tag, so one script can move a
+   * user between online and offline atomically on Cluster too (one slot: simple and
+   * exact; the cost is that presence lives on one shard).
+   */
+  readonly presence: {
+    /** Sorted set of one user's live connections: member = connection id, score = expiry (epoch ms). */
+    connections(userId: string): string;
+    /** Sorted set of online users: member = user id, score = their latest connection expiry. */
+    readonly online: string;
+    /** Sorted set of the same user ids, all score 0, for paging them in id order (ZRANGE BYLEX). */
+    readonly onlineIds: string;
+  };
+  /** Socket.IO Redis Streams adapter: its stream, pub/sub channel prefix and recovery-session key prefix. */
+  readonly realtime: {
+    readonly stream: string;
+    readonly channelPrefix: string;
+    readonly sessionPrefix: string;
+  };
 }
 
 export function createKeys(prefix: string): RedisKeys {
@@ -54,5 +73,15 @@ export function createKeys(prefix: string): RedisKeys {
       revisions: `${root}{rk:${name}}:rev`,
     }),
     rateLimit: (policy) => `${root}rl:${policy}`,
+    presence: {
+      connections: (userId) => `${root}{presence}:conns:${userId}`,
+      online: `${root}{presence}:online`,
+      onlineIds: `${root}{presence}:online-ids`,
+    },
+    realtime: {
+      stream: `${root}sio:stream`,
+      channelPrefix: `${root}sio:ch`,
+      sessionPrefix: `${root}sio:session:`,
+    },
   };
 }

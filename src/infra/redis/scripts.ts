@@ -35,6 +35,27 @@ export interface ScriptCommands {
     retentionMs: number,
     ...triples: string[]
   ): Promise<number>;
+  presenceTouch(
+    connections: string,
+    online: string,
+    onlineIds: string,
+    userId: string,
+    connectionId: string,
+    ttlMs: number,
+  ): Promise<number>;
+  presenceLeave(
+    connections: string,
+    online: string,
+    onlineIds: string,
+    userId: string,
+    connectionId: string,
+  ): Promise<number>;
+  presenceOnline(
+    online: string,
+    onlineIds: string,
+    cursor: string,
+    limit: number,
+  ): Promise<[number, string[], string | null]>;
 }
 
 export type ScriptedClient = RedisClient & ScriptCommands;

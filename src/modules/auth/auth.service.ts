@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.ts';
 import { AppError, Errors } from '../../errors.ts';
+import type { Events } from '../../events.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { type AfterCommit, unitOfWork } from '../../infra/db/unit-of-work.ts';
@@ -76,6 +77,8 @@ export interface AuthServiceDeps {
   access: AccessTokens;
   refresh: RefreshTokens;
   cache: Cache;
+  /** Where revocations are announced after commit (the gateway disconnects the sessions' sockets). */
+  events: Events;
   limiter: RateLimiter;
   policies: Config['rateLimits'];
   settings: Config['auth'];
@@ -408,7 +411,7 @@ export class AuthService {
   async #revokeSessions(ids: string[], reason: string, now: number): Promise<void> {
     await unitOfWork(this.#d.db, async (trx, afterCommit) => {
       for (const id of ids) await this.#d.sessions.revoke({ id, reason, now }, trx);
-      afterCommit(() => this.#d.cache.invalidate(SESSION_STATE, ids));
+      afterCommit(() => this.#ended(ids, reason));
     });
   }
 
@@ -424,8 +427,21 @@ export class AuthService {
         { userId, exceptSessionId, reason, now: Date.now() },
         trx,
       );
-      afterCommit(() => this.#d.cache.invalidate(SESSION_STATE, ids));
+      afterCommit(() => this.#ended(ids, reason));
     });
+  }
+
+  /**
+   * After the commit: invalidate the sessions' cached state first (so a socket
+   * reconnecting at once is refused), then announce the revocation whatever the
+   * invalidation's outcome — the open sockets must close either way (E7).
+   */
+  async #ended(ids: string[], reason: string): Promise<void> {
+    try {
+      await this.#d.cache.invalidate(SESSION_STATE, ids);
+    } finally {
+      if (ids.length > 0) this.#d.events.publish('auth.sessions_revoked', { sessionIds: ids, reason });
+    }
   }
 
   async #audit(event: AuditEvent, client: ClientContext, trx?: Transaction<DB>): Promise<void> {

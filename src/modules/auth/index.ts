@@ -49,6 +49,7 @@ async function authModule(app: FastifyInstance, { config }: { config: Readonly<C
     access: new AccessTokens(signingKey, config.auth.accessTokenTtlMs),
     refresh: new RefreshTokens(signingKey.refreshKey),
     cache: app.cache,
+    events: app.events,
     limiter: app.rateLimiter,
     policies: config.rateLimits,
     settings: config.auth,

@@ -73,6 +73,30 @@ export class UsersRepository {
     return true;
   }
 
+  /** Sets last_seen_at of each user, never moving it backwards; one statement per user, in one transaction. */
+  async recordLastSeen(seen: ReadonlyMap<string, number>, trx: Transaction<DB>): Promise<void> {
+    for (const [id, at] of seen) {
+      await trx
+        .updateTable('users')
+        .set({ last_seen_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
+        .execute();
+    }
+  }
+
+  /** last_seen_at of each of these users that has one. */
+  async lastSeen(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#db
+      .selectFrom('users')
+      .select(['id', 'last_seen_at'])
+      .where('id', 'in', ids)
+      .where('last_seen_at', 'is not', null)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.last_seen_at as number]));
+  }
+
   /** Replaces every personal field with a tombstone and disables the account; the row (and its id) stays. */
   async anonymise(id: string, now: number, trx: Transaction<DB>): Promise<void> {
     await trx

@@ -112,6 +112,7 @@ export class UsersService {
       avatar_url: null,
       role: 'user',
       disabled_at: null,
+      last_seen_at: null,
       created_at: now,
       updated_at: now,
     };
@@ -194,6 +195,17 @@ export class UsersService {
   async delete(id: string, trx: Transaction<DB>, afterCommit: AfterCommit): Promise<void> {
     await this.#users.anonymise(id, Date.now(), trx);
     afterCommit(() => this.#forget(id));
+  }
+
+  /** Records when users went offline (presence), in one transaction; a later time never goes backwards. */
+  async recordLastSeen(seen: ReadonlyMap<string, number>): Promise<void> {
+    if (seen.size === 0) return;
+    await unitOfWork(this.#db, (trx) => this.#users.recordLastSeen(seen, trx));
+  }
+
+  /** When each of these users last went offline, for those ever seen. */
+  lastSeen(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.#users.lastSeen(ids);
   }
 
   async #forget(id: string): Promise<void> {

@@ -1,0 +1,136 @@
+/**
+ * Presence rules: a user is online while at least one of their connections is
+ * live on any instance (tabs count once); a connection lives for the presence
+ * TTL past its last heartbeat, so a crashed instance's users go offline within
+ * the TTL (the sweep here finds them). `presence:changed` is published on
+ * transitions only; `lastSeenAt` goes to SQL in batches, never per heartbeat.
+ */
+import { AppError, Errors } from '../../errors.ts';
+import type { Audience, Events } from '../../events.ts';
+import type { PresenceStore } from '../../infra/presence/store.ts';
+import type { UsersService } from '../users/index.ts';
+import type { OnlinePage, Presence } from './presence.schemas.ts';
+
+const FLUSH_INTERVAL_MS = 5000;
+const SWEEP_BATCH = 500;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface PresenceServiceDeps {
+  store: PresenceStore;
+  users: UsersService;
+  events: Events;
+  ttlMs: number;
+  log: { warn(obj: object, msg: string): void };
+}
+
+export class PresenceService {
+  readonly #d: PresenceServiceDeps;
+  /** Offline times not yet written to SQL: user id → epoch ms. */
+  #unsaved = new Map<string, number>();
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(deps: PresenceServiceDeps) {
+    this.#d = deps;
+  }
+
+  /** A socket connected, or heartbeated: both (re-)register the connection for one TTL. */
+  async touch(userId: string, connectionId: string): Promise<void> {
+    if (await this.#d.store.touch(userId, connectionId, this.#d.ttlMs)) this.#changed(userId, 'online', null);
+  }
+
+  /** A socket closed for good (not an instance shutting down: then its connections are left to expire). */
+  async disconnected(userId: string, connectionId: string): Promise<void> {
+    if (await this.#d.store.leave(userId, connectionId)) this.#wentOffline(userId);
+  }
+
+  /** Each user's status and last offline time, in the order asked. */
+  async statuses(userIds: readonly string[]): Promise<Presence[]> {
+    const online = await this.#d.store.status(userIds);
+    const offline = userIds.filter((_, i) => !online[i]);
+    const saved = offline.length > 0 ? await this.#d.users.lastSeen(offline) : new Map<string, number>();
+    return userIds.map((userId, i) => {
+      const at = online[i] ? undefined : (this.#unsaved.get(userId) ?? saved.get(userId));
+      return {
+        userId,
+        status: online[i] ? 'online' : 'offline',
+        lastSeenAt: at === undefined ? null : new Date(at).toISOString(),
+      };
+    });
+  }
+
+  /** One page of online users (id order) and how many are online. */
+  async onlinePage(cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    let after: string | undefined;
+    if (cursor !== undefined) {
+      after = Buffer.from(cursor, 'base64url').toString();
+      if (!UUID.test(after) || Buffer.from(after).toString('base64url') !== cursor)
+        throw new AppError(Errors.CURSOR_INVALID);
+    }
+    const page = await this.#d.store.online(after, limit);
+    return {
+      count: page.count,
+      items: page.ids.map((userId) => ({ userId })),
+      nextCursor: page.nextCursor === null ? null : Buffer.from(page.nextCursor).toString('base64url'),
+    };
+  }
+
+  /** Starts the sweep of expired connections and the batched lastSeenAt writes. */
+  start(): void {
+    const sweepEvery = Math.min(15_000, Math.max(250, Math.floor(this.#d.ttlMs / 4)));
+    this.#timers.push(
+      setInterval(() => void this.#sweep(), sweepEvery).unref(),
+      setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref(),
+    );
+  }
+
+  /** Stops the timers and writes what is pending. */
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    await this.flush();
+  }
+
+  /** Writes the pending lastSeenAt times to SQL; kept for the next flush if SQL refuses. */
+  async flush(): Promise<void> {
+    if (this.#unsaved.size === 0) return;
+    const batch = this.#unsaved;
+    this.#unsaved = new Map();
+    try {
+      await this.#d.users.recordLastSeen(batch);
+    } catch (err) {
+      for (const [id, at] of batch) if (!this.#unsaved.has(id)) this.#unsaved.set(id, at);
+      this.#d.log.warn({ err, pending: this.#unsaved.size }, 'presence: lastSeenAt not saved; retrying');
+    }
+  }
+
+  async #sweep(): Promise<void> {
+    try {
+      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) this.#wentOffline(userId);
+    } catch (err) {
+      this.#d.log.warn({ err }, 'presence: sweep failed');
+    }
+  }
+
+  #wentOffline(userId: string): void {
+    const at = Date.now();
+    this.#unsaved.set(userId, at);
+    this.#changed(userId, 'offline', new Date(at).toISOString());
+  }
+
+  #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): void {
+    this.#d.events.publish('client.deliver', {
+      type: 'presence:changed',
+      data: { userId, status, lastSeenAt },
+      to: this.#audienceOf(userId),
+    });
+  }
+
+  /**
+   * Who hears of a user's transitions. For now the user's own sockets (their other
+   * tabs and devices); room co-members and conversation partners join this audience
+   * when the rooms and conversations modules exist (SPEC §6).
+   */
+  #audienceOf(userId: string): Audience {
+    return { users: [userId] };
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The client → server events and their payload schemas. Each handler calls a
+ * module service through its index.ts; the gateway (index.ts) does the rest:
+ * rate limit, validation, ack envelope. Rooms, conversations and typing add
+ * their handlers here.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { FastifyInstance } from 'fastify';
+import { type Static, type TSchema, Type } from 'typebox';
+import { AppError } from '../errors.ts';
+import { AuthErrors } from '../modules/auth/index.ts';
+import type { Principal } from '../principal.ts';
+
+/** What a handler knows of its socket: no Socket.IO type crosses this line. */
+export interface SocketContext {
+  readonly principal: Principal;
+  readonly connectionId: string;
+  /** Moves the socket's expiry to the new access token's (auth:refresh). */
+  extendUntil(expiresAt: number): void;
+}
+
+export interface ClientEvent {
+  readonly validate: ValidateFunction;
+  run(ctx: SocketContext, payload: never): Promise<unknown>;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false });
+const strict = { additionalProperties: false };
+
+function event<S extends TSchema>(
+  schema: S,
+  run: (ctx: SocketContext, payload: Static<S>) => Promise<unknown>,
+): ClientEvent {
+  return { validate: ajv.compile(schema), run: run as ClientEvent['run'] };
+}
+
+/** The handlers by event name; a Map, so no name (`__proto__`, `constructor`…) reaches a prototype. */
+export function clientEvents(app: FastifyInstance): ReadonlyMap<string, ClientEvent> {
+  return new Map([
+    [
+      'heartbeat',
+      event(Type.Object({}, strict), async (ctx) => {
+        await app.presence.touch(ctx.principal.userId, ctx.connectionId);
+        return null;
+      }),
+    ],
+    [
+      'auth:refresh',
+      event(
+        Type.Object({ token: Type.String({ minLength: 1, maxLength: 8192 }) }, strict),
+        async (ctx, p) => {
+          const claims = app.auth.verifyAccessToken(p.token);
+          // A socket stays with its session: a token of another session (or user) is refused.
+          if (claims.sid !== ctx.principal.sessionId || claims.sub !== ctx.principal.userId)
+            throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED, 'The token belongs to another session');
+          await app.auth.principalFor(claims);
+          ctx.extendUntil(claims.exp * 1000);
+          return { expiresAt: new Date(claims.exp * 1000).toISOString() };
+        },
+      ),
+    ],
+  ]);
+}

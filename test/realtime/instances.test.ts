@@ -1,0 +1,177 @@
+/**
+ * Two instances sharing MariaDB and Redis, with the real socket.io-client
+ * (STYLE rule 13): delivery, revocation and presence across instances, an
+ * instance killed (F11) and Redis killed mid-run.
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { describeBackends } from '../helpers/backends.ts';
+import { listen, signUp } from '../helpers/fixtures.ts';
+import { startServer } from '../helpers/process.ts';
+import { RedisServer } from '../helpers/redis-server.ts';
+import {
+  client,
+  closeSockets,
+  connected,
+  disconnected,
+  nextEvent,
+  refused,
+  request,
+} from '../helpers/sockets.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+describeBackends(
+  'real time across instances',
+  (b) => {
+    let a: FastifyInstance;
+    let bApp: FastifyInstance;
+    let portA: number;
+    let portB: number;
+    before(async () => {
+      a = await b.app();
+      bApp = await b.app();
+      portA = await listen(a);
+      portB = await listen(bApp);
+    });
+    after(closeSockets);
+
+    it('an event published on A reaches the user’s socket on B', async () => {
+      const u = await signUp(a);
+      const onB = await connected(client(portB, { token: u.accessToken }));
+      const received = nextEvent<{ type: string; data: unknown; at: string }>(onB, 'test:ping');
+      a.events.publish('client.deliver', { type: 'test:ping', data: { n: 1 }, to: { users: [u.userId] } });
+      const event = await received;
+      assert.equal(event.type, 'test:ping');
+      assert.deepEqual(event.data, { n: 1 });
+    });
+
+    it('E7: a session revoked on A disconnects its socket on B within 1 s, and B refuses it', async (t) => {
+      const latencies: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const u = await signUp(a);
+        const onB = await connected(client(portB, { token: u.accessToken }));
+        const gone = disconnected(onB);
+        const started = performance.now();
+        const res = await a.inject({ method: 'POST', url: '/v1/auth/logout', headers: u.headers });
+        assert.equal(res.statusCode, 204);
+        assert.equal(await gone, 'io server disconnect');
+        latencies.push(performance.now() - started);
+        assert.equal(
+          (await refused(client(portB, { token: u.accessToken }))).data?.code,
+          'AUTH_UNAUTHENTICATED',
+        );
+      }
+      t.diagnostic(
+        `revocation → disconnect on the other instance: ${latencies.map((l) => l.toFixed(0)).join(', ')} ms`,
+      );
+      // SPEC §6 / E7 bound of 1 s; measured in tens of ms here.
+      assert.ok(Math.max(...latencies) < 1000, String(latencies));
+    });
+
+    it('two tabs on two instances: one online transition; offline only when both are gone', async (t) => {
+      const u = await signUp(a);
+      const events: { status: string }[] = [];
+      const tabA = client(portA, { token: u.accessToken });
+      tabA.on('presence:changed', (e: { data: { status: string } }) => events.push(e.data));
+      await connected(tabA);
+      await waitFor(() => events.length === 1, { what: 'online' });
+      const started = performance.now();
+      const tabB = await connected(client(portB, { token: u.accessToken }));
+      await request(tabB, 'heartbeat');
+      await request(tabA, 'heartbeat');
+      assert.deepEqual(
+        events.map((e) => e.status),
+        ['online'],
+      );
+      const status = async (app: FastifyInstance) =>
+        (await app.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers })).json().items[0]
+          .status;
+      assert.equal(await status(a), 'online');
+      assert.equal(await status(bApp), 'online');
+      tabA.disconnect();
+      await request(tabB, 'heartbeat');
+      assert.equal(await status(a), 'online', 'one tab left');
+      tabB.disconnect();
+      await waitFor(async () => (await status(a)) === 'offline', { what: 'offline' });
+      t.diagnostic(
+        `presence transition visible on the other instance after ${(performance.now() - started).toFixed(0)} ms (incl. tabs)`,
+      );
+    });
+
+    it('F11: a killed instance’s users go offline within the presence TTL', async (t) => {
+      const env = b.env({ PRESENCE_TTL: '3s', PRESENCE_HEARTBEAT: '1s', LOG_LEVEL: 'warn' });
+      const doomed = await startServer(env);
+      try {
+        const users = await Promise.all(Array.from({ length: 10 }, () => signUp(a)));
+        for (const u of users) await connected(client(doomed.port, { token: u.accessToken }));
+        const ids = users.map((u) => u.userId).join(',');
+        const statuses = async () =>
+          (await a.inject({ url: `/v1/presence?ids=${ids}`, headers: users[0]?.headers })).json().items as {
+            status: string;
+          }[];
+        await waitFor(async () => (await statuses()).every((s) => s.status === 'online'), { what: 'online' });
+        doomed.child.kill('SIGKILL');
+        const killed = performance.now();
+        await waitFor(async () => (await statuses()).every((s) => s.status === 'offline'), {
+          timeoutMs: 15_000,
+          what: 'offline after the kill',
+        });
+        const took = performance.now() - killed;
+        t.diagnostic(`F11: 10 users offline ${took.toFixed(0)} ms after kill -9 (TTL 3000 ms)`);
+        // Bound: the TTL (3 s) plus one request round; a heartbeat may have just refreshed them.
+        assert.ok(took < 3000 + 1000, `${took}`);
+      } finally {
+        await doomed.stop();
+      }
+    });
+
+    it('Redis killed mid-run: sockets stay connected, no unhandled rejection; delivery across instances resumes when it returns', async (t) => {
+      const redis = await RedisServer.start();
+      const rejections: unknown[] = [];
+      const onRejection = (err: unknown) => rejections.push(err);
+      process.on('unhandledRejection', onRejection);
+      try {
+        const env = { REDIS_URL: redis.url };
+        const x = await b.app(env);
+        const y = await b.app(env);
+        const [px, py] = [await listen(x), await listen(y)];
+        const u = await signUp(x);
+        const onX = await connected(client(px, { token: u.accessToken }));
+        const onY = await connected(client(py, { token: u.accessToken }));
+        let lost = 0;
+        for (const s of [onX, onY]) s.on('disconnect', () => lost++);
+
+        await redis.kill();
+        for (const s of [onX, onY]) assert.deepEqual(await request(s, 'heartbeat'), { ok: true, data: null });
+        const ready = await x.inject({ url: '/health/ready' });
+        assert.equal(ready.json().status, 'degraded');
+        const local = await x.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers });
+        assert.equal(local.json().items[0].status, 'online', 'instance-local presence');
+
+        await redis.restart();
+        const started = performance.now();
+        await waitFor(
+          async () => {
+            const got = nextEvent(onY, 'test:probe', 500).then(
+              () => true,
+              () => false,
+            );
+            x.events.publish('client.deliver', { type: 'test:probe', data: null, to: { users: [u.userId] } });
+            return got;
+          },
+          { timeoutMs: 20_000, what: 'cross-instance delivery after the restart' },
+        );
+        t.diagnostic(
+          `F3: delivery across instances back ${(performance.now() - started).toFixed(0)} ms after Redis returned`,
+        );
+        assert.equal(lost, 0, 'no socket was dropped');
+        assert.deepEqual(rejections, []);
+      } finally {
+        process.off('unhandledRejection', onRejection);
+        await redis.stop();
+      }
+    });
+  },
+  { only: ['services'] },
+);
