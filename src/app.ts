@@ -23,14 +23,14 @@ import security from './http/security.ts';
 import cachePlugin from './infra/cache/plugin.ts';
 import dbPlugin from './infra/db/plugin.ts';
 import { metricsPlugin } from './infra/metrics.ts';
-import rankingsPlugin from './infra/ranking/plugin.ts';
 import presenceStorePlugin from './infra/presence/plugin.ts';
+import rankingsPlugin from './infra/ranking/plugin.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
 import { EventHub } from './lib/event-hub.ts';
 import auth from './modules/auth/index.ts';
-import rooms from './modules/rooms/index.ts';
 import presence from './modules/presence/index.ts';
+import rooms from './modules/rooms/index.ts';
 import users from './modules/users/index.ts';
 import realtime from './realtime/index.ts';
 
