@@ -34,6 +34,12 @@ export default fp<{ config: Readonly<Config> }>(
       cursors: new CursorCodec(config.auth.jwtSecret ?? config.auth.jwtPrivateKey),
     });
     app.decorate('rooms', rooms);
+    app.addHook('onReady', async () => {
+      await rooms.resync().catch((err: unknown) => {
+        // Redis unreachable: a ranking left behind heals when its ready mark expires (docs/rooms.md).
+        app.log.warn({ err }, 'room index resync failed at start-up');
+      });
+    });
     await app.register(roomsRoutes, { prefix: '/v1', rooms });
   },
   { name: 'rooms', dependencies: ['db', 'cache', 'rankings', 'authenticate', 'users'] },

@@ -66,6 +66,11 @@ export class RoomIndex {
     );
   }
 
+  /** Marks the rankings of `languages` and of all languages unbuilt: their next readers rebuild them from SQL. */
+  async discard(languages: readonly string[]): Promise<void> {
+    await this.#rankings.discard([rankingOf(undefined), ...languages.map(rankingOf)]);
+  }
+
   /** The first `max` rooms in rank order, from the index when it is built, from SQL otherwise. */
   async ordered(language: string | undefined, max: number): Promise<Ranked[]> {
     const set = rankingOf(language);

@@ -249,6 +249,12 @@ export class RoomsRepository {
     return this.#db.selectFrom('rooms').selectAll().where('id', 'in', ids).execute();
   }
 
+  /** Every language a room was ever created in. */
+  async languages(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('rooms').select('language').distinct().execute();
+    return rows.map((r) => r.language);
+  }
+
   /** Active public rooms per language, most rooms first. */
   async languageCounts(): Promise<{ language: string; rooms: number }[]> {
     const rows = await this.#db

@@ -457,6 +457,19 @@ export class RoomsService {
     });
   }
 
+  /**
+   * Start-up repair. A process that died (kill -9, OOM) between a commit and
+   * its after-commit steps left the index and the list pages behind SQL, and
+   * nothing records which rooms: every ranking is discarded (its next reader
+   * rebuilds it from SQL), then every list collection is bumped, in the
+   * after-commit order.
+   */
+  async resync(): Promise<void> {
+    const languages = await this.#rooms.languages();
+    await this.#index.discard(languages);
+    await this.#cache.bump([collectionOf(undefined), ...languages.map(collectionOf), LANGUAGES]);
+  }
+
   // Reads.
 
   /** A room by id or slug. An unlisted room is found by slug only by its current members (slugs are guessable). */
