@@ -338,6 +338,24 @@ describeBackends('cache', (b) => {
       });
     });
 
+    it('a bump on A makes B serve the new page at once: versions sit in L1, dropped over the bus', async () => {
+      const collection = `rooms-${randomUUID()}`;
+      let data = 'v1';
+      const page = (instance: FastifyInstance) =>
+        instance.cache.getOrSetPage(NS, collection, 'p1', async () => data, TTL);
+      assert.equal(await page(other), 'v1'); // B holds the version (and the page) in L1
+      data = 'v2';
+      assert.equal(await page(other), 'v1', 'cached');
+      await app.cache.bump([collection]);
+      // Without the bus B would keep its version for the 5 s L1 TTL; 2.5 s is half of it.
+      await waitFor(async () => (await page(other)) === 'v2', {
+        timeoutMs: 2500,
+        intervalMs: 2,
+        what: 'B to see the bump',
+      });
+      assert.equal(await page(app), 'v2', 'the bumping instance at once');
+    });
+
     it('authorization data (l1: false) is never served from L1', async () => {
       const id = randomUUID();
       let value = 'granted';

@@ -135,14 +135,42 @@ export class Cache {
     loader: () => Promise<T>,
     options: CacheOptions,
   ): Promise<T> {
-    const version = await this.#store.version(collection);
+    const version = await this.#version(collection);
     if (version === UNAVAILABLE) return this.#reads.load(namespace, loader);
     return this.getOrSet(namespace, `${collection}@${version}:${page}`, loader, options);
   }
 
+  /**
+   * A collection's version token. With an L1 (services mode) it is kept there like
+   * any public entry: a bump on this instance drops it at once, a bump on another
+   * reaches it over the bus, and a lost bus message leaves it stale for at most
+   * the L1 TTL — so a warm page costs no Redis round trip at all.
+   */
+  async #version(collection: string): Promise<string | typeof UNAVAILABLE> {
+    const l1 = this.#l1;
+    if (!l1) return this.#store.version(collection);
+    const key = this.#versionKey(collection);
+    const hit = l1.get(key);
+    if (hit) return hit.value as string;
+    const epoch = l1.epoch;
+    const version = await this.#store.version(collection);
+    if (version !== UNAVAILABLE) l1.remember(key, { v: version, e: Number.MAX_SAFE_INTEGER }, epoch);
+    return version;
+  }
+
+  #versionKey(collection: string): string {
+    return this.#entryKey('collection-version', collection);
+  }
+
   /** Makes every cached page of `collections` unreachable. Call after commit, like `invalidate`. */
   async bump(collections: readonly string[]): Promise<void> {
+    const keys = collections.map((c) => this.#versionKey(c));
+    this.#forgetLocally(keys);
     await this.#shared.bump(collections);
+    // A version read while the bump was on its way may hold the old token: drop it again.
+    this.#forgetLocally(keys);
+    const bus = this.#bus;
+    if (bus) await this.#store.attempt(() => bus.publish(keys));
   }
 
   /** Drops local copies of `keys`: a read that starts after this never sees a value loaded before it. */
