@@ -65,6 +65,8 @@ export const RATE_LIMIT_DEFAULTS = {
   /** Budget of every authenticated /v1 request per user. */
   api_user: { points: 600, durationMs: 60_000, whenRedisDown: 'open' },
   ws_message_user: { points: 30, durationMs: 10_000, whenRedisDown: 'insurance' },
+  /** `typing` relayed per user and room (SPEC §6: at most one per 2 s); the rest are dropped. */
+  typing_user_room: { points: 1, durationMs: 2_000, whenRedisDown: 'insurance' },
 } satisfies Record<string, RateLimitPolicy>;
 
 export type RateLimitPolicyName = keyof typeof RATE_LIMIT_DEFAULTS;

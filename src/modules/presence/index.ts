@@ -24,6 +24,7 @@ export default fp<{ ttlMs: number }>(
       users: app.users,
       events: app.events,
       ttlMs,
+      currentRoomOf: (userId) => app.rooms.currentRoomId(userId),
       log: app.log.child({ module: 'presence' }),
     });
     presence.start();
@@ -31,5 +32,5 @@ export default fp<{ ttlMs: number }>(
     app.decorate('presence', presence);
     await app.register(presenceRoutes, { prefix: '/v1', presence });
   },
-  { name: 'presence', dependencies: ['presence-store', 'users', 'authenticate'] },
+  { name: 'presence', dependencies: ['presence-store', 'users', 'rooms', 'authenticate'] },
 );

@@ -20,6 +20,8 @@ export interface PresenceServiceDeps {
   users: UsersService;
   events: Events;
   ttlMs: number;
+  /** The user's current room, whose members hear of their transitions. */
+  currentRoomOf(userId: string): Promise<string | undefined>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -35,12 +37,13 @@ export class PresenceService {
 
   /** A socket connected, or heartbeated: both (re-)register the connection for one TTL. */
   async touch(userId: string, connectionId: string): Promise<void> {
-    if (await this.#d.store.touch(userId, connectionId, this.#d.ttlMs)) this.#changed(userId, 'online', null);
+    if (await this.#d.store.touch(userId, connectionId, this.#d.ttlMs))
+      await this.#changed(userId, 'online', null);
   }
 
   /** A socket closed for good (not an instance shutting down: then its connections are left to expire). */
   async disconnected(userId: string, connectionId: string): Promise<void> {
-    if (await this.#d.store.leave(userId, connectionId)) this.#wentOffline(userId);
+    if (await this.#d.store.leave(userId, connectionId)) await this.#wentOffline(userId);
   }
 
   /** Each user's status and last offline time, in the order asked. */
@@ -105,32 +108,38 @@ export class PresenceService {
 
   async #sweep(): Promise<void> {
     try {
-      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) this.#wentOffline(userId);
+      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) await this.#wentOffline(userId);
     } catch (err) {
       this.#d.log.warn({ err }, 'presence: sweep failed');
     }
   }
 
-  #wentOffline(userId: string): void {
+  async #wentOffline(userId: string): Promise<void> {
     const at = Date.now();
     this.#unsaved.set(userId, at);
-    this.#changed(userId, 'offline', new Date(at).toISOString());
+    await this.#changed(userId, 'offline', new Date(at).toISOString());
   }
 
-  #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): void {
+  async #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): Promise<void> {
     this.#d.events.publish('client.deliver', {
       type: 'presence:changed',
       data: { userId, status, lastSeenAt },
-      to: this.#audienceOf(userId),
+      to: await this.#audienceOf(userId),
     });
   }
 
   /**
-   * Who hears of a user's transitions. For now the user's own sockets (their other
-   * tabs and devices); room co-members and conversation partners join this audience
-   * when the rooms and conversations modules exist (SPEC §6).
+   * Who hears of a user's transitions: their own sockets (other tabs and devices) and
+   * their current room's members; conversation partners join this audience when the
+   * conversations module exists (SPEC §6). Without SQL, the user's own sockets only.
    */
-  #audienceOf(userId: string): Audience {
-    return { users: [userId] };
+  async #audienceOf(userId: string): Promise<Audience> {
+    try {
+      const room = await this.#d.currentRoomOf(userId);
+      return { users: [userId], ...(room !== undefined && { rooms: [room] }) };
+    } catch (err) {
+      this.#d.log.warn({ err }, 'presence: current room unknown; telling the user only');
+      return { users: [userId] };
+    }
   }
 }

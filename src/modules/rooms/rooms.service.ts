@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { AppError, Errors } from '../../errors.ts';
+import type { Events } from '../../events.ts';
 import { type Cache, Ttl } from '../../infra/cache/cache.ts';
 import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB, RoomRole } from '../../infra/db/schema.ts';
@@ -34,7 +35,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { countOf, createdAtOf, type RoomIndex, rankingOf } from './room-index.ts';
 import type { CursorCodec } from './rooms.cursor.ts';
 import { RoomErrors } from './rooms.errors.ts';
-import type { RoomEvent } from './rooms.events.ts';
+import { publishRoomEvents, type RoomEvent } from './rooms.events.ts';
 import { slugify, suffixed } from './rooms.input.ts';
 import type { ListPosition, MemberRow, RoomChange, RoomRow, RoomsRepository } from './rooms.repository.ts';
 import type { LanguageCounts, ParticipantPage, Room, RoomPage } from './rooms.schemas.ts';
@@ -85,6 +86,7 @@ export interface RoomsServiceDeps {
   index: RoomIndex;
   cache: Cache;
   cursors: CursorCodec;
+  events: Events;
 }
 
 /** The rooms one change has locked, their pending column changes and the events so far. */
@@ -140,6 +142,7 @@ export class RoomsService {
   readonly #index: RoomIndex;
   readonly #cache: Cache;
   readonly #cursors: CursorCodec;
+  readonly #events: Events;
 
   constructor(deps: RoomsServiceDeps) {
     this.#db = deps.db;
@@ -147,6 +150,7 @@ export class RoomsService {
     this.#index = deps.index;
     this.#cache = deps.cache;
     this.#cursors = deps.cursors;
+    this.#events = deps.events;
   }
 
   /** Applies one state change atomically and returns the committed room and the events it caused. */
@@ -162,6 +166,8 @@ export class RoomsService {
             this.#afterCommit(afterCommit, rows, created);
             const room = draft.room(roomId) ?? (await this.#rooms.findById(roomId, trx));
             if (!room) throw new AppError(RoomErrors.ROOM_NOT_FOUND);
+            // After the speed layer, so a client refetching on an event reads the new state.
+            afterCommit(async () => publishRoomEvents(this.#events, draft.events));
             return { room: roomView(room), events: draft.events };
           },
           { retries: LOCK_RETRIES, isolation: 'read committed' },
@@ -486,6 +492,11 @@ export class RoomsService {
     const current = await this.#rooms.currentOf(userId);
     const room = current && (await this.#rooms.findById(current.room_id));
     return room ? roomView(room) : undefined;
+  }
+
+  /** The id of the user's current room, or undefined; from SQL (it authorizes `typing`). */
+  async currentRoomId(userId: string): Promise<string | undefined> {
+    return (await this.#rooms.currentOf(userId))?.room_id;
   }
 
   /** Active public rooms (of one language), most participants first, then newest; see the walk above. */
