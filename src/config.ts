@@ -135,6 +135,8 @@ export interface Config {
     maxSocketsPerUser: number;
     /** Open sockets per client address on one instance. */
     maxSocketsPerIp: number;
+    /** A room owner offline (no socket on any instance) this long leaves the room, which passes on (SPEC §5). */
+    roomOwnerGraceMs: number;
   };
 }
 
@@ -500,6 +502,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       presenceHeartbeatMs: r.duration('PRESENCE_HEARTBEAT', '25s'),
       maxSocketsPerUser: r.int('WS_MAX_SOCKETS_PER_USER', 10, 1, 10_000),
       maxSocketsPerIp: r.int('WS_MAX_SOCKETS_PER_IP', 100, 1, 1_000_000),
+      roomOwnerGraceMs: r.duration('ROOM_OWNER_GRACE', '30s'),
     },
   };
 

@@ -192,6 +192,71 @@ describeBackends('room events in real time', (b) => {
   });
 });
 
+describeBackends('room owner grace', (b) => {
+  /** ROOM_OWNER_GRACE in these tests; the default is 30 s. */
+  const GRACE_MS = 1000;
+  let app: FastifyInstance;
+  let port: number;
+  before(async () => {
+    app = await b.app({ ROOM_OWNER_GRACE: `${GRACE_MS}ms` });
+    port = await listen(app);
+  });
+  after(closeSockets);
+
+  const ownerOf = async (roomId: string, as: SignedUp) =>
+    (await call(app, as, 'GET', `/v1/rooms/${roomId}`)).body.ownerId as string;
+
+  it('an owner whose last socket closed and who stays away for ROOM_OWNER_GRACE leaves; the room passes on', async (t) => {
+    const owner = await signUp(app);
+    const member = await signUp(app);
+    const room = await createRoom(app, owner);
+    await join(app, member, room.id);
+    const tab1 = await connected(client(port, { token: owner.accessToken }));
+    const tab2 = await connected(client(port, { token: owner.accessToken }));
+    const m = await ear(port, member);
+    tab1.disconnect();
+    await request(tab2, 'heartbeat');
+    const changed = nextEvent<Heard>(m.socket, 'room:owner_changed', 10_000);
+    const gone = performance.now();
+    tab2.disconnect();
+    assert.deepEqual((await changed).data, {
+      roomId: room.id,
+      ownerId: member.userId,
+      previousOwnerId: owner.userId,
+    });
+    const took = performance.now() - gone;
+    t.diagnostic(
+      `last owner socket closed → room:owner_changed after ${took.toFixed(0)} ms (grace ${GRACE_MS} ms)`,
+    );
+    assert.ok(took >= GRACE_MS, `not before the grace: ${took}`);
+    assert.deepEqual(types(m.heard), ['room:member_left', 'room:owner_changed']);
+    assert.equal(m.heard[0]?.data.userId, owner.userId);
+    assert.equal(await ownerOf(room.id, member), member.userId);
+  });
+
+  it('an owner back within the grace keeps the room; a member who goes away keeps their place', async () => {
+    const owner = await signUp(app);
+    const member = await signUp(app);
+    const room = await createRoom(app, owner);
+    await join(app, member, room.id);
+    const m = await connected(client(port, { token: member.accessToken }));
+    (await connected(client(port, { token: owner.accessToken }))).disconnect();
+    const status = async () =>
+      (
+        (await call(app, owner, 'GET', `/v1/presence?ids=${owner.userId}`)).body.items as { status: string }[]
+      )[0]?.status;
+    await waitFor(async () => (await status()) === 'offline', { what: 'the owner offline' });
+    const back = await connected(client(port, { token: owner.accessToken }));
+    m.disconnect();
+    // An absence: wait out twice the grace, then nothing may have changed.
+    const started = performance.now();
+    await waitFor(() => performance.now() - started > 2 * GRACE_MS, { timeoutMs: 5 * GRACE_MS });
+    assert.equal(await ownerOf(room.id, owner), owner.userId);
+    assert.equal((await call(app, member, 'GET', '/v1/me/room')).body.id, room.id);
+    back.disconnect();
+  });
+});
+
 describeBackends(
   'room events across instances',
   (b) => {
@@ -200,8 +265,9 @@ describeBackends(
     let portA: number;
     let portB: number;
     before(async () => {
-      a = await b.app();
-      bApp = await b.app();
+      const env = { ROOM_OWNER_GRACE: '1s' };
+      a = await b.app(env);
+      bApp = await b.app(env);
       portA = await listen(a);
       portB = await listen(bApp);
     });
@@ -261,6 +327,32 @@ describeBackends(
       assert.deepEqual(types(lA.heard), ['room:member_left']);
       // The typing of a former member reaches nobody.
       assert.equal((await request(l.socket, 'typing', { roomId: room.id })).error?.code, 'ROOM_NOT_MEMBER');
+    });
+
+    it('an owner away on both instances leaves once, after the grace, wherever their last socket was', async () => {
+      const owner = await signUp(a);
+      const member = await signUp(a);
+      const room = await createRoom(a, owner);
+      await join(a, member, room.id);
+      const onA = await connected(client(portA, { token: owner.accessToken }));
+      const onB = await connected(client(portB, { token: owner.accessToken }));
+      const mA = await ear(portA, member);
+      const mB = await ear(portB, member);
+      onA.disconnect();
+      await request(onB, 'heartbeat');
+      const changed = nextEvent<Heard>(mA.socket, 'room:owner_changed', 10_000);
+      onB.disconnect();
+      assert.equal((await changed).data.ownerId, member.userId);
+      // Past a second grace: no instance leaves again.
+      const started = performance.now();
+      await waitFor(() => performance.now() - started > 2000, { timeoutMs: 5000 });
+      for (const [app, listener] of [
+        [a, mA],
+        [bApp, mB],
+      ] as const) {
+        await settled(app, listener.socket, member.userId);
+        assert.deepEqual(types(listener.heard), ['room:member_left', 'room:owner_changed']);
+      }
     });
   },
   { only: ['services'] },

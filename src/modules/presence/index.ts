@@ -17,14 +17,16 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ ttlMs: number }>(
-  async (app, { ttlMs }) => {
+export default fp<{ ttlMs: number; ownerGraceMs: number }>(
+  async (app, { ttlMs, ownerGraceMs }) => {
     const presence = new PresenceService({
       store: app.presenceStore,
       users: app.users,
       events: app.events,
       ttlMs,
       currentRoomOf: (userId) => app.rooms.currentRoomId(userId),
+      graceMs: ownerGraceMs,
+      away: (userId) => app.rooms.ownerAway(userId),
       log: app.log.child({ module: 'presence' }),
     });
     presence.start();

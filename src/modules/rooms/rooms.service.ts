@@ -67,7 +67,8 @@ export type RoomCommand =
   | { type: 'update'; roomId: string; name?: string; topic?: string | null; maxParticipants?: number }
   | { type: 'close'; roomId: string }
   | { type: 'join'; roomId: string }
-  | { type: 'leave'; roomId: string }
+  /** `ifOwner`: only if the actor owns the room when the transaction locks it (else nothing changes). */
+  | { type: 'leave'; roomId: string; ifOwner?: boolean }
   | { type: 'kick'; roomId: string; userId: string }
   | { type: 'transfer'; roomId: string; userId: string }
   | { type: 'promote'; roomId: string; userId: string }
@@ -194,7 +195,7 @@ export class RoomsService {
         await this.#join(draft, actorId, command.roomId);
         return command.roomId;
       case 'leave':
-        await this.#leave(draft, actorId, command.roomId);
+        await this.#leave(draft, actorId, command.roomId, command.ifOwner === true);
         return command.roomId;
       case 'update':
         await this.#update(draft, actorId, command);
@@ -289,10 +290,11 @@ export class RoomsService {
     await this.#enter(draft, roomId, actorId, 'member');
   }
 
-  async #leave(draft: Draft, actorId: string, roomId: string): Promise<void> {
+  async #leave(draft: Draft, actorId: string, roomId: string, ifOwner: boolean): Promise<void> {
     const current = await this.#lockActor(draft, actorId, [roomId]);
     if (!draft.room(roomId)) throw new AppError(RoomErrors.ROOM_NOT_FOUND);
     if (current?.room_id !== roomId) throw new AppError(RoomErrors.ROOM_NOT_MEMBER);
+    if (ifOwner && current.role !== 'owner') return;
     await this.#depart(draft, current, 'left', actorId);
   }
 
@@ -492,6 +494,23 @@ export class RoomsService {
     const current = await this.#rooms.currentOf(userId);
     const room = current && (await this.#rooms.findById(current.room_id));
     return room ? roomView(room) : undefined;
+  }
+
+  /**
+   * The user was away (no socket on any instance) for the owner grace: if they own their
+   * current room they leave it, and ownership passes on (SPEC §5). Whether they still own
+   * it is decided under the room's lock, so a second caller (another instance, a repeated
+   * timer) or a transfer meanwhile changes nothing.
+   */
+  async ownerAway(userId: string): Promise<void> {
+    const roomId = await this.currentRoomId(userId);
+    if (roomId === undefined) return;
+    try {
+      await this.change(userId, { type: 'leave', roomId, ifOwner: true });
+    } catch (err) {
+      // They left or were moved out since the read: nothing is left to do.
+      if (!(err instanceof AppError && err.code === RoomErrors.ROOM_NOT_MEMBER)) throw err;
+    }
   }
 
   /** The id of the user's current room, or undefined; from SQL (it authorizes `typing`). */
