@@ -151,7 +151,10 @@ async function register(
   await app.register(users);
   await app.register(auth, { config });
   await app.register(rooms, { config });
-  await app.register(presence, { ttlMs: config.realtime.presenceTtlMs });
+  await app.register(presence, {
+    ttlMs: config.realtime.presenceTtlMs,
+    ownerGraceMs: config.realtime.roomOwnerGraceMs,
+  });
 
   // The Socket.IO gateway on the same HTTP server, after the modules whose services it calls.
   await app.register(realtime, { config });

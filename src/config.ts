@@ -65,6 +65,8 @@ export const RATE_LIMIT_DEFAULTS = {
   /** Budget of every authenticated /v1 request per user. */
   api_user: { points: 600, durationMs: 60_000, whenRedisDown: 'open' },
   ws_message_user: { points: 30, durationMs: 10_000, whenRedisDown: 'insurance' },
+  /** `typing` relayed per user and room (SPEC §6: at most one per 2 s); the rest are dropped. */
+  typing_user_room: { points: 1, durationMs: 2_000, whenRedisDown: 'insurance' },
 } satisfies Record<string, RateLimitPolicy>;
 
 export type RateLimitPolicyName = keyof typeof RATE_LIMIT_DEFAULTS;
@@ -133,6 +135,8 @@ export interface Config {
     maxSocketsPerUser: number;
     /** Open sockets per client address on one instance. */
     maxSocketsPerIp: number;
+    /** A room owner offline (no socket on any instance) this long leaves the room, which passes on (SPEC §5). */
+    roomOwnerGraceMs: number;
   };
 }
 
@@ -498,6 +502,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       presenceHeartbeatMs: r.duration('PRESENCE_HEARTBEAT', '25s'),
       maxSocketsPerUser: r.int('WS_MAX_SOCKETS_PER_USER', 10, 1, 10_000),
       maxSocketsPerIp: r.int('WS_MAX_SOCKETS_PER_IP', 100, 1, 1_000_000),
+      roomOwnerGraceMs: r.duration('ROOM_OWNER_GRACE', '30s'),
     },
   };
 

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Static, type TSchema, Type } from 'typebox';
 import { AppError } from '../errors.ts';
 import { AuthErrors } from '../modules/auth/index.ts';
+import { RoomErrors } from '../modules/rooms/index.ts';
 import type { Principal } from '../principal.ts';
 
 /** What a handler knows of its socket: no Socket.IO type crosses this line. */
@@ -24,6 +25,9 @@ export interface ClientEvent {
   run(ctx: SocketContext, payload: never): Promise<unknown>;
 }
 
+const TYPING_POLICY = 'typing_user_room';
+const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
 const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false });
 const strict = { additionalProperties: false };
 
@@ -35,13 +39,34 @@ function event<S extends TSchema>(
 }
 
 /** The handlers by event name; a Map, so no name (`__proto__`, `constructor`…) reaches a prototype. */
-export function clientEvents(app: FastifyInstance): ReadonlyMap<string, ClientEvent> {
+export function clientEvents(
+  app: FastifyInstance,
+  { typingLimited }: { typingLimited: boolean },
+): ReadonlyMap<string, ClientEvent> {
   return new Map([
     [
       'heartbeat',
       event(Type.Object({}, strict), async (ctx) => {
         await app.presence.touch(ctx.principal.userId, ctx.connectionId);
         return null;
+      }),
+    ],
+    [
+      'typing',
+      event(Type.Object({ roomId: Type.String({ pattern: UUID }) }, strict), async (ctx, p) => {
+        const { userId } = ctx.principal;
+        // E5: only a current member (SQL, the authorization source) reaches the room's members.
+        if ((await app.rooms.currentRoomId(userId)) !== p.roomId)
+          throw new AppError(RoomErrors.ROOM_NOT_MEMBER, 'You are not in this room');
+        // Over the limit the indicator is dropped, not refused: the next keystroke will carry it.
+        if (typingLimited && !(await app.rateLimiter.consume(TYPING_POLICY, `${userId}:${p.roomId}`)).allowed)
+          return { delivered: false };
+        app.events.publish('client.deliver', {
+          type: 'typing',
+          data: { roomId: p.roomId, userId },
+          to: { rooms: [p.roomId], exceptUsers: [userId] },
+        });
+        return { delivered: true };
       }),
     ],
     [

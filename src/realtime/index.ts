@@ -34,6 +34,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const userRoom = (id: string) => `user:${id}`;
 const sessionRoom = (id: string) => `session:${id}`;
+/** The Socket.IO room of a Parley room: its current members' sockets. */
+const roomRoom = (id: string) => `room:${id}`;
 
 /** `socket.data`: plain data only, since connection-state recovery stores it in the adapter. */
 interface SocketData {
@@ -59,7 +61,9 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
   const { realtime: limits } = config;
   const origins = new Set(config.http.corsOrigins);
   const adapter = createRealtimeAdapter(config.redis, app.redis.keys.realtime, log);
-  const handlers = clientEvents(app);
+  const handlers = clientEvents(app, {
+    typingLimited: config.rateLimits.typing_user_room !== undefined,
+  });
   const floodLimited = config.rateLimits[FLOOD_POLICY] !== undefined;
 
   const io = new Server(app.server, {
@@ -216,10 +220,26 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     ack?.(reply);
   }
 
+  /**
+   * A socket joins its user's current room. Read after the socket is in `user:<id>`, so a
+   * join committing meanwhile reaches it either way; a recovered socket drops a room its
+   * user has left while it was away.
+   */
+  async function joinCurrentRoom(socket: Socket, userId: string): Promise<void> {
+    try {
+      const current = await app.rooms.currentRoomId(userId);
+      for (const room of socket.rooms) if (room.startsWith('room:') && room !== current) socket.leave(room);
+      if (current !== undefined) socket.join(roomRoom(current));
+    } catch (err) {
+      log.warn({ err }, 'socket did not join its current room');
+    }
+  }
+
   nsp.on('connection', (socket) => {
     const state: SocketState = { ...(socket.data as SocketData), expiry: undefined, refused: 0 };
     const { principal } = state;
     socket.join([userRoom(principal.userId), sessionRoom(principal.sessionId)]);
+    void joinCurrentRoom(socket, principal.userId);
     bump(perUser, principal.userId, 1);
     bump(perIp, state.ip, 1);
     armExpiry(socket, state);
@@ -244,10 +264,19 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     app.events.on('auth.sessions_revoked', ({ sessionIds }) => {
       nsp.in(sessionIds.map(sessionRoom)).disconnectSockets(true);
     }),
+    app.events.on('room.sockets', ({ roomId, action, users }) => {
+      const room = roomRoom(roomId);
+      const sockets = nsp.in(users === 'all' ? room : users.map(userRoom));
+      if (action === 'join') sockets.socketsJoin(room);
+      else sockets.socketsLeave(room);
+    }),
     app.events.on('client.deliver', ({ type, data, to }) => {
-      const rooms = (to.users ?? []).map(userRoom);
+      const rooms = [...(to.users ?? []).map(userRoom), ...(to.rooms ?? []).map(roomRoom)];
       if (rooms.length === 0) return;
-      nsp.to(rooms).emit(type, serverEvent(type, data));
+      nsp
+        .to(rooms)
+        .except((to.exceptUsers ?? []).map(userRoom))
+        .emit(type, serverEvent(type, data));
       emitted.get(type).inc();
     }),
   ];
@@ -268,5 +297,5 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
 
 export default fp(gateway, {
   name: 'realtime',
-  dependencies: ['auth', 'presence', 'rate-limit', 'metrics', 'redis'],
+  dependencies: ['auth', 'rooms', 'presence', 'rate-limit', 'metrics', 'redis'],
 });

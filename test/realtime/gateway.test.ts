@@ -229,9 +229,11 @@ describeBackends('real-time gateway', (b) => {
     const exp =
       JSON.parse(Buffer.from(u.accessToken.split('.')[1] as string, 'base64url').toString()).exp * 1000;
 
-    // Token times are whole seconds: refresh over a second after the first was issued, so its expiry is later.
-    const issued = performance.now();
-    await waitFor(() => performance.now() - issued > 1200, { what: 'a later second' });
+    // Token times are whole seconds: refresh in the second after the first's `iat`, so the new expiry is
+    // later while the first token (expiring at iat + 2 s) is still valid. Waiting a fixed 1.2 s instead
+    // could pass the first token's expiry (issued at x.9 s, it expires 1.1 s later) and lose the ack.
+    const iat = exp / 1000 - 2;
+    await waitFor(() => Math.floor(Date.now() / 1000) > iat, { what: 'a later second' });
     const rotated = await short.inject({
       method: 'POST',
       url: '/v1/auth/refresh',

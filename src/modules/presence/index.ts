@@ -17,13 +17,16 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ ttlMs: number }>(
-  async (app, { ttlMs }) => {
+export default fp<{ ttlMs: number; ownerGraceMs: number }>(
+  async (app, { ttlMs, ownerGraceMs }) => {
     const presence = new PresenceService({
       store: app.presenceStore,
       users: app.users,
       events: app.events,
       ttlMs,
+      currentRoomOf: (userId) => app.rooms.currentRoomId(userId),
+      graceMs: ownerGraceMs,
+      away: (userId) => app.rooms.ownerAway(userId),
       log: app.log.child({ module: 'presence' }),
     });
     presence.start();
@@ -31,5 +34,5 @@ export default fp<{ ttlMs: number }>(
     app.decorate('presence', presence);
     await app.register(presenceRoutes, { prefix: '/v1', presence });
   },
-  { name: 'presence', dependencies: ['presence-store', 'users', 'authenticate'] },
+  { name: 'presence', dependencies: ['presence-store', 'users', 'rooms', 'authenticate'] },
 );

@@ -4,6 +4,8 @@
  * TTL past its last heartbeat, so a crashed instance's users go offline within
  * the TTL (the sweep here finds them). `presence:changed` is published on
  * transitions only; `lastSeenAt` goes to SQL in batches, never per heartbeat.
+ * A user still offline a grace (ROOM_OWNER_GRACE) after going offline is
+ * reported `away` (a room owner then leaves their room).
  */
 import { AppError, Errors } from '../../errors.ts';
 import type { Audience, Events } from '../../events.ts';
@@ -20,6 +22,12 @@ export interface PresenceServiceDeps {
   users: UsersService;
   events: Events;
   ttlMs: number;
+  /** The user's current room, whose members hear of their transitions. */
+  currentRoomOf(userId: string): Promise<string | undefined>;
+  /** How long a user stays offline before `away` is called (ROOM_OWNER_GRACE). */
+  graceMs: number;
+  /** The user went offline `graceMs` ago and has not come back (a room owner then leaves). */
+  away(userId: string): Promise<void>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -28,6 +36,8 @@ export class PresenceService {
   /** Offline times not yet written to SQL: user id → epoch ms. */
   #unsaved = new Map<string, number>();
   #timers: NodeJS.Timeout[] = [];
+  /** Graces running on this instance: user id → timer. */
+  #graces = new Map<string, NodeJS.Timeout>();
 
   constructor(deps: PresenceServiceDeps) {
     this.#d = deps;
@@ -35,12 +45,16 @@ export class PresenceService {
 
   /** A socket connected, or heartbeated: both (re-)register the connection for one TTL. */
   async touch(userId: string, connectionId: string): Promise<void> {
-    if (await this.#d.store.touch(userId, connectionId, this.#d.ttlMs)) this.#changed(userId, 'online', null);
+    if (await this.#d.store.touch(userId, connectionId, this.#d.ttlMs)) {
+      clearTimeout(this.#graces.get(userId));
+      this.#graces.delete(userId);
+      await this.#changed(userId, 'online', null);
+    }
   }
 
   /** A socket closed for good (not an instance shutting down: then its connections are left to expire). */
   async disconnected(userId: string, connectionId: string): Promise<void> {
-    if (await this.#d.store.leave(userId, connectionId)) this.#wentOffline(userId);
+    if (await this.#d.store.leave(userId, connectionId)) await this.#wentOffline(userId);
   }
 
   /** Each user's status and last offline time, in the order asked. */
@@ -87,6 +101,8 @@ export class PresenceService {
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    for (const timer of this.#graces.values()) clearTimeout(timer);
+    this.#graces.clear();
     await this.flush();
   }
 
@@ -105,32 +121,57 @@ export class PresenceService {
 
   async #sweep(): Promise<void> {
     try {
-      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) this.#wentOffline(userId);
+      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) await this.#wentOffline(userId);
     } catch (err) {
       this.#d.log.warn({ err }, 'presence: sweep failed');
     }
   }
 
-  #wentOffline(userId: string): void {
+  async #wentOffline(userId: string): Promise<void> {
     const at = Date.now();
     this.#unsaved.set(userId, at);
-    this.#changed(userId, 'offline', new Date(at).toISOString());
+    clearTimeout(this.#graces.get(userId));
+    this.#graces.set(userId, setTimeout(() => void this.#graceOver(userId, at), this.#d.graceMs).unref());
+    await this.#changed(userId, 'offline', new Date(at).toISOString());
   }
 
-  #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): void {
+  /**
+   * One instance announces each offline transition (the store decides it atomically), so one
+   * grace runs per transition. It ends in `away` only if the user is still offline since that
+   * transition: back online, or offline again since (that transition has its own grace, maybe
+   * on another instance, whose lastSeenAt is newer), it does nothing.
+   */
+  async #graceOver(userId: string, at: number): Promise<void> {
+    this.#graces.delete(userId);
+    try {
+      const [now] = await this.statuses([userId]);
+      if (now?.status !== 'offline' || now.lastSeenAt !== new Date(at).toISOString()) return;
+      await this.#d.away(userId);
+    } catch (err) {
+      this.#d.log.warn({ err }, 'presence: the end of a grace was not applied');
+    }
+  }
+
+  async #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): Promise<void> {
     this.#d.events.publish('client.deliver', {
       type: 'presence:changed',
       data: { userId, status, lastSeenAt },
-      to: this.#audienceOf(userId),
+      to: await this.#audienceOf(userId),
     });
   }
 
   /**
-   * Who hears of a user's transitions. For now the user's own sockets (their other
-   * tabs and devices); room co-members and conversation partners join this audience
-   * when the rooms and conversations modules exist (SPEC §6).
+   * Who hears of a user's transitions: their own sockets (other tabs and devices) and
+   * their current room's members; conversation partners join this audience when the
+   * conversations module exists (SPEC §6). Without SQL, the user's own sockets only.
    */
-  #audienceOf(userId: string): Audience {
-    return { users: [userId] };
+  async #audienceOf(userId: string): Promise<Audience> {
+    try {
+      const room = await this.#d.currentRoomOf(userId);
+      return { users: [userId], ...(room !== undefined && { rooms: [room] }) };
+    } catch (err) {
+      this.#d.log.warn({ err }, 'presence: current room unknown; telling the user only');
+      return { users: [userId] };
+    }
   }
 }

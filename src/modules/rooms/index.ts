@@ -32,6 +32,7 @@ export default fp<{ config: Readonly<Config> }>(
       index: new RoomIndex(app.rankings, repository, app.log.child({ layer: 'room-index' })),
       cache: app.cache,
       cursors: new CursorCodec(config.auth.jwtSecret ?? config.auth.jwtPrivateKey),
+      events: app.events,
     });
     app.decorate('rooms', rooms);
     app.addHook('onReady', async () => {

@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { AppError, Errors } from '../../errors.ts';
+import type { Events } from '../../events.ts';
 import { type Cache, Ttl } from '../../infra/cache/cache.ts';
 import { isUniqueViolation } from '../../infra/db/kysely.ts';
 import type { DB, RoomRole } from '../../infra/db/schema.ts';
@@ -34,7 +35,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { countOf, createdAtOf, type RoomIndex, rankingOf } from './room-index.ts';
 import type { CursorCodec } from './rooms.cursor.ts';
 import { RoomErrors } from './rooms.errors.ts';
-import type { RoomEvent } from './rooms.events.ts';
+import { publishRoomEvents, type RoomEvent } from './rooms.events.ts';
 import { slugify, suffixed } from './rooms.input.ts';
 import type { ListPosition, MemberRow, RoomChange, RoomRow, RoomsRepository } from './rooms.repository.ts';
 import type { LanguageCounts, ParticipantPage, Room, RoomPage } from './rooms.schemas.ts';
@@ -66,7 +67,8 @@ export type RoomCommand =
   | { type: 'update'; roomId: string; name?: string; topic?: string | null; maxParticipants?: number }
   | { type: 'close'; roomId: string }
   | { type: 'join'; roomId: string }
-  | { type: 'leave'; roomId: string }
+  /** `ifOwner`: only if the actor owns the room when the transaction locks it (else nothing changes). */
+  | { type: 'leave'; roomId: string; ifOwner?: boolean }
   | { type: 'kick'; roomId: string; userId: string }
   | { type: 'transfer'; roomId: string; userId: string }
   | { type: 'promote'; roomId: string; userId: string }
@@ -85,6 +87,7 @@ export interface RoomsServiceDeps {
   index: RoomIndex;
   cache: Cache;
   cursors: CursorCodec;
+  events: Events;
 }
 
 /** The rooms one change has locked, their pending column changes and the events so far. */
@@ -140,6 +143,7 @@ export class RoomsService {
   readonly #index: RoomIndex;
   readonly #cache: Cache;
   readonly #cursors: CursorCodec;
+  readonly #events: Events;
 
   constructor(deps: RoomsServiceDeps) {
     this.#db = deps.db;
@@ -147,6 +151,7 @@ export class RoomsService {
     this.#index = deps.index;
     this.#cache = deps.cache;
     this.#cursors = deps.cursors;
+    this.#events = deps.events;
   }
 
   /** Applies one state change atomically and returns the committed room and the events it caused. */
@@ -162,6 +167,8 @@ export class RoomsService {
             this.#afterCommit(afterCommit, rows, created);
             const room = draft.room(roomId) ?? (await this.#rooms.findById(roomId, trx));
             if (!room) throw new AppError(RoomErrors.ROOM_NOT_FOUND);
+            // After the speed layer, so a client refetching on an event reads the new state.
+            afterCommit(async () => publishRoomEvents(this.#events, draft.events));
             return { room: roomView(room), events: draft.events };
           },
           { retries: LOCK_RETRIES, isolation: 'read committed' },
@@ -188,7 +195,7 @@ export class RoomsService {
         await this.#join(draft, actorId, command.roomId);
         return command.roomId;
       case 'leave':
-        await this.#leave(draft, actorId, command.roomId);
+        await this.#leave(draft, actorId, command.roomId, command.ifOwner === true);
         return command.roomId;
       case 'update':
         await this.#update(draft, actorId, command);
@@ -283,10 +290,11 @@ export class RoomsService {
     await this.#enter(draft, roomId, actorId, 'member');
   }
 
-  async #leave(draft: Draft, actorId: string, roomId: string): Promise<void> {
+  async #leave(draft: Draft, actorId: string, roomId: string, ifOwner: boolean): Promise<void> {
     const current = await this.#lockActor(draft, actorId, [roomId]);
     if (!draft.room(roomId)) throw new AppError(RoomErrors.ROOM_NOT_FOUND);
     if (current?.room_id !== roomId) throw new AppError(RoomErrors.ROOM_NOT_MEMBER);
+    if (ifOwner && current.role !== 'owner') return;
     await this.#depart(draft, current, 'left', actorId);
   }
 
@@ -499,6 +507,28 @@ export class RoomsService {
     const current = await this.#rooms.currentOf(userId);
     const room = current && (await this.#rooms.findById(current.room_id));
     return room ? roomView(room) : undefined;
+  }
+
+  /**
+   * The user was away (no socket on any instance) for the owner grace: if they own their
+   * current room they leave it, and ownership passes on (SPEC §5). Whether they still own
+   * it is decided under the room's lock, so a second caller (another instance, a repeated
+   * timer) or a transfer meanwhile changes nothing.
+   */
+  async ownerAway(userId: string): Promise<void> {
+    const roomId = await this.currentRoomId(userId);
+    if (roomId === undefined) return;
+    try {
+      await this.change(userId, { type: 'leave', roomId, ifOwner: true });
+    } catch (err) {
+      // They left or were moved out since the read: nothing is left to do.
+      if (!(err instanceof AppError && err.code === RoomErrors.ROOM_NOT_MEMBER)) throw err;
+    }
+  }
+
+  /** The id of the user's current room, or undefined; from SQL (it authorizes `typing`). */
+  async currentRoomId(userId: string): Promise<string | undefined> {
+    return (await this.#rooms.currentOf(userId))?.room_id;
   }
 
   /** Active public rooms (of one language), most participants first, then newest; see the walk above. */
