@@ -30,7 +30,8 @@
  *   connection: the requests of one event-loop turn share their Redis calls),
  *   `users` (/v1/users/:id
  *   warm and cold), `login` (login and /health/live beside it), `stampede`,
- *   `micro`, and `rooms` (bench/rooms.ts, which `npm run bench` runs after this file).
+ *   `micro`, `rooms` (bench/rooms.ts) and `realtime` (bench/realtime.ts), which
+ *   `npm run bench` runs after this file.
  *   Default: all. E.g. `BENCH_ONLY=me npm run bench`.
  * - BENCH_CPU_PROF=<dir>: the Parley process under load runs with
  *   `--cpu-prof --cpu-prof-dir=<dir>` (the profile is written when it exits;
@@ -67,8 +68,19 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 /** Accounts (each with its own session) the headline /v1/me scenario rotates through. */
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
-/** `rooms` is bench/rooms.ts's group: this file only accepts the name. */
-const GROUPS = ['ping', 'live', 'me', 'me1', 'users', 'login', 'stampede', 'micro', 'rooms'] as const;
+/** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
+const GROUPS = [
+  'ping',
+  'live',
+  'me',
+  'me1',
+  'users',
+  'login',
+  'stampede',
+  'micro',
+  'rooms',
+  'realtime',
+] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
@@ -79,7 +91,7 @@ for (const g of ONLY) {
     throw new Error(`BENCH_ONLY: unknown group "${g}" (${GROUPS.join(', ')})`);
 }
 const selected = (group: Group) => ONLY.length === 0 || ONLY.includes(group);
-if (ONLY.length > 0 && ONLY.every((g) => g === 'rooms')) process.exit(0);
+if (ONLY.length > 0 && ONLY.every((g) => g === 'rooms' || g === 'realtime')) process.exit(0);
 const PASSWORD = 'correct horse battery staple';
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
