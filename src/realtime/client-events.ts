@@ -16,6 +16,11 @@ import type { Principal } from '../principal.ts';
 export interface SocketContext {
   readonly principal: Principal;
   readonly connectionId: string;
+  /**
+   * Whether the socket is in the room's audience: moved in after a join commits,
+   * out after a leave, kick or close commits, on every instance (the adapter).
+   */
+  inRoom(roomId: string): boolean;
   /** Moves the socket's expiry to the new access token's (auth:refresh). */
   extendUntil(expiresAt: number): void;
 }
@@ -55,9 +60,10 @@ export function clientEvents(
       'typing',
       event(Type.Object({ roomId: Type.String({ pattern: UUID }) }, strict), async (ctx, p) => {
         const { userId } = ctx.principal;
-        // E5: only a current member (SQL, the authorization source) reaches the room's members.
-        if ((await app.rooms.currentRoomId(userId)) !== p.roomId)
-          throw new AppError(RoomErrors.ROOM_NOT_MEMBER, 'You are not in this room');
+        // E5: only a socket in the room's audience reaches its members. The audience follows
+        // membership commits, so this costs no SQL read per keystroke (a typing indicator is
+        // ephemeral; what is stored, such as messages, checks membership in SQL).
+        if (!ctx.inRoom(p.roomId)) throw new AppError(RoomErrors.ROOM_NOT_MEMBER, 'You are not in this room');
         // Over the limit the indicator is dropped, not refused: the next keystroke will carry it.
         if (typingLimited && !(await app.rateLimiter.consume(TYPING_POLICY, `${userId}:${p.roomId}`)).allowed)
           return { delivered: false };

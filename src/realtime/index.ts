@@ -206,6 +206,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
       const ctx: SocketContext = {
         principal: state.principal,
         connectionId: state.connectionId,
+        inRoom: (roomId) => socket.rooms.has(roomRoom(roomId)),
         extendUntil: (expiresAt) => {
           state.expiresAt = expiresAt;
           armExpiry(socket, state);

@@ -38,6 +38,8 @@ export class PresenceService {
   #timers: NodeJS.Timeout[] = [];
   /** Graces running on this instance: user id → timer. */
   #graces = new Map<string, NodeJS.Timeout>();
+  /** Set by stop(): an instance shutting down starts no grace and ends none (its pools are closing). */
+  #stopped = false;
 
   constructor(deps: PresenceServiceDeps) {
     this.#d = deps;
@@ -99,6 +101,7 @@ export class PresenceService {
 
   /** Stops the timers and writes what is pending. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     for (const timer of this.#graces.values()) clearTimeout(timer);
@@ -131,7 +134,9 @@ export class PresenceService {
     const at = Date.now();
     this.#unsaved.set(userId, at);
     clearTimeout(this.#graces.get(userId));
-    this.#graces.set(userId, setTimeout(() => void this.#graceOver(userId, at), this.#d.graceMs).unref());
+    if (!this.#stopped) {
+      this.#graces.set(userId, setTimeout(() => void this.#graceOver(userId, at), this.#d.graceMs).unref());
+    }
     await this.#changed(userId, 'offline', new Date(at).toISOString());
   }
 
@@ -143,6 +148,7 @@ export class PresenceService {
    */
   async #graceOver(userId: string, at: number): Promise<void> {
     this.#graces.delete(userId);
+    if (this.#stopped) return;
     try {
       const [now] = await this.statuses([userId]);
       if (now?.status !== 'offline' || now.lastSeenAt !== new Date(at).toISOString()) return;
