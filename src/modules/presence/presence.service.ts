@@ -154,7 +154,8 @@ export class PresenceService {
       if (now?.status !== 'offline' || now.lastSeenAt !== new Date(at).toISOString()) return;
       await this.#d.away(userId);
     } catch (err) {
-      this.#d.log.warn({ err }, 'presence: the end of a grace was not applied');
+      // A grace that ended while the instance shut down lost its pools: nothing to report.
+      if (!this.#stopped) this.#d.log.warn({ err }, 'presence: the end of a grace was not applied');
     }
   }
 
