@@ -26,14 +26,12 @@
  * set, it runs only when the list names `realtime`. A throw-away database and key
  * prefix are created and removed.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
-import { createConnection } from 'mysql2/promise';
 import { Server } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { loadConfig } from '../src/config.ts';
@@ -41,12 +39,10 @@ import { createDatabase } from '../src/infra/db/kysely.ts';
 import { migrateToLatest } from '../src/infra/db/migrate.ts';
 import { resolveSigningKey } from '../src/modules/auth/signing-key.ts';
 import { AccessTokens } from '../src/modules/auth/tokens.ts';
-import { deleteKeys } from '../test/helpers/backends.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
+import { openWorkspace, REDIS_URL } from './workspace.ts';
 
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const ONLY = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());
 if (ONLY && !ONLY.includes('realtime') && process.env.BENCH_REALTIME_ROLE !== 'reference') process.exit(0);
@@ -274,32 +270,12 @@ async function handshakes(url: string, auth: (i: number) => Record<string, strin
   };
 }
 
-function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = fork(script, [], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'inherit' });
-  child.on('error', () => {});
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
 async function main(): Promise<void> {
-  const runId = randomBytes(4).toString('hex');
-  const dbName = `parley_bench_rt_${runId}`;
-  const prefix = `parley-bench:${runId}:`;
-  const admin = await createConnection({ uri: DATABASE_URL });
-  await admin.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-  const children: ChildProcess[] = [];
+  const workspace = await openWorkspace('rt');
+  const { prefix, start } = workspace;
   try {
     const env = {
-      DATABASE_URL: `${DATABASE_URL.replace(/\/$/, '')}/${dbName}`,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: randomBytes(32).toString('base64url'),
-      LOG_LEVEL: 'warn',
+      ...workspace.env,
       // 100 typing/s per room means 10/s per sender: past SPEC's 1 per 2 s and the 30 per 10 s flood budget.
       RATE_LIMIT_TYPING_USER_ROOM: 'off',
       RATE_LIMIT_WS_MESSAGE_USER: 'off',
@@ -323,7 +299,6 @@ async function main(): Promise<void> {
         PORT: String(port),
       }),
     );
-    children.push(...parley, ...refs);
     await Promise.all(refs.map((c) => once(c, 'message')));
     for (const port of [p1, p2])
       await waitFor(() => fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok), {
@@ -407,10 +382,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    await Promise.all(children.map(stop));
-    await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
-    await admin.end();
-    await deleteKeys(REDIS_URL, `${prefix}*`);
+    await workspace.close();
   }
 }
 

@@ -11,28 +11,23 @@
  *   statements a join costs (parley_sql_queries_total).
  *
  * The references run in a child of this same file (BENCH_ROOMS_ROLE=reference).
- * BENCH_DATABASE_URL / BENCH_REDIS_URL locate the services (defaults: local);
+ * BENCH_DATABASE_URL / BENCH_REDIS_URL locate the services (bench/workspace.ts);
  * BENCH_DURATION (s, default 10) and BENCH_CONNECTIONS (default 100) shape the
  * HTTP load. `npm run bench` runs it after bench/run.ts; with BENCH_ONLY set, it
  * runs only when the list names `rooms`. A throw-away database and key prefix are created and removed.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
-import { createConnection } from 'mysql2/promise';
 import { loadConfig } from '../src/config.ts';
 import { createDatabase } from '../src/infra/db/kysely.ts';
 import { migrateToLatest } from '../src/infra/db/migrate.ts';
-import { deleteKeys } from '../test/helpers/backends.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
+import { openWorkspace, REDIS_URL } from './workspace.ts';
 
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const LANGUAGES = ['en', 'es', 'fr', 'de', 'ja'];
@@ -86,27 +81,13 @@ async function measure(name: string, url: string, headers: Record<string, string
   };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
 async function main(): Promise<void> {
-  const runId = randomBytes(4).toString('hex');
-  const dbName = `parley_bench_rooms_${runId}`;
-  const prefix = `parley-bench:${runId}:`;
-  const admin = await createConnection({ uri: DATABASE_URL });
-  await admin.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-  const children: ChildProcess[] = [];
+  const workspace = await openWorkspace('rooms');
+  const { prefix } = workspace;
   const redis = new Redis(REDIS_URL);
   try {
     const env = {
-      DATABASE_URL: `${DATABASE_URL.replace(/\/$/, '')}/${dbName}`,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: randomBytes(32).toString('base64url'),
-      LOG_LEVEL: 'warn',
+      ...workspace.env,
       // As in bench/run.ts: the API budgets stay on (their Redis calls are part of every request) but never refuse.
       RATE_LIMIT_API_IP: '1000000000/1m',
       RATE_LIMIT_API_USER: '1000000000/1m',
@@ -130,22 +111,13 @@ async function main(): Promise<void> {
     await pipeline.exec();
 
     const [refPort, port] = [await freePort(), await freePort()];
-    children.push(
-      fork(import.meta.filename, [], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          BENCH_ROOMS_ROLE: 'reference',
-          REDIS_URL,
-          REF_PREFIX: ref,
-          PORT: String(refPort),
-        },
-        stdio: 'inherit',
-      }),
-      fork('src/server.ts', [], {
-        env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) },
-        stdio: 'inherit',
-      }),
-    );
+    workspace.start(import.meta.filename, {
+      BENCH_ROOMS_ROLE: 'reference',
+      REDIS_URL,
+      REF_PREFIX: ref,
+      PORT: String(refPort),
+    });
+    workspace.start('src/server.ts', { ...env, PORT: String(port) });
     const refUrl = `http://127.0.0.1:${refPort}`;
     const app = `http://127.0.0.1:${port}`;
     await waitFor(() => fetch(`${refUrl}/ping`).then((r) => r.ok), { timeoutMs: 15_000 });
@@ -246,11 +218,8 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    await Promise.all(children.map(stop));
     redis.disconnect();
-    await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
-    await admin.end();
-    await deleteKeys(REDIS_URL, `${prefix}*`);
+    await workspace.close();
   }
 }
 

@@ -43,27 +43,23 @@
  * - BASELINE_ME_REDIS=auto|pipeline: how the minimal /me sends its two commands
  *   (bench/baseline.ts; default auto).
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { createConnection } from 'mysql2/promise';
 import { loadConfig } from '../src/config.ts';
 import { createDatabase } from '../src/infra/db/kysely.ts';
 import { migrateToLatest } from '../src/infra/db/migrate.ts';
 import { SessionsRepository } from '../src/modules/auth/auth.repository.ts';
 import { resolveSigningKey } from '../src/modules/auth/signing-key.ts';
 import { AccessTokens } from '../src/modules/auth/tokens.ts';
-import { deleteKeys } from '../test/helpers/backends.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
 import { hashCost, microBenchmarks } from './micro.ts';
+import { openWorkspace, REDIS_URL } from './workspace.ts';
 
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 /** Accounts (each with its own session) the headline /v1/me scenario rotates through. */
@@ -224,22 +220,6 @@ async function timingParity(app: string): Promise<{ median: number; gap: number 
   return { median: median(known), gap: Math.abs(median(gaps)) };
 }
 
-function start(script: string, env: Record<string, string>, execArgv: string[] = []): ChildProcess {
-  const child = fork(script, [], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: 'inherit',
-    execArgv,
-  });
-  child.on('error', () => {});
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
 /** The Authorization header of each account, handed out round-robin over all connections. */
 function roundRobin(tokens: string[]): () => { headers: Record<string, string> } {
   const all = tokens.map((t) => ({ headers: { authorization: `Bearer ${t}` } }));
@@ -251,20 +231,12 @@ function roundRobin(tokens: string[]): () => { headers: Record<string, string> }
   };
 }
 
-const runId = randomBytes(4).toString('hex');
-const dbName = `parley_bench_${runId}`;
-const prefix = `parley-bench:${runId}:`;
-const admin = await createConnection({ uri: DATABASE_URL });
-await admin.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-const children: ChildProcess[] = [];
+const workspace = await openWorkspace('http');
+const { prefix, start } = workspace;
 
 try {
   const env = {
-    DATABASE_URL: `${DATABASE_URL.replace(/\/$/, '')}/${dbName}`,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: randomBytes(32).toString('base64url'),
-    LOG_LEVEL: 'warn',
+    ...workspace.env,
     // The API budgets stay on (their Redis calls are part of every /v1 request) but must not refuse the load.
     RATE_LIMIT_API_IP: '1000000000/1m',
     RATE_LIMIT_API_USER: '1000000000/1m',
@@ -326,7 +298,6 @@ try {
     BASELINE_ACCOUNT_KEY: baselineAccountKey,
     BASELINE_ME_REDIS: process.env.BASELINE_ME_REDIS ?? 'auto',
   });
-  children.push(baselineProcess);
   const profileDir = process.env.BENCH_CPU_PROF;
   const parley = ports.map((port, i) =>
     start(
@@ -335,7 +306,6 @@ try {
       profileDir && i === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
     ),
   );
-  children.push(...parley);
   const variants = (process.env.BENCH_VARIANTS ?? '')
     .split(';')
     .filter(Boolean)
@@ -346,7 +316,6 @@ try {
   for (const v of variants) {
     v.port = await freePort();
     v.child = start(v.script, { ...env, PORT: String(v.port) });
-    children.push(v.child);
   }
   await waitFor(() => fetch(`http://127.0.0.1:${basePort}/ping`).then((r) => r.ok), { timeoutMs: 90_000 });
   for (const port of ports) {
@@ -590,8 +559,5 @@ try {
     );
   }
 } finally {
-  await Promise.all(children.map(stop));
-  await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
-  await admin.end();
-  await deleteKeys(REDIS_URL, `${prefix}*`);
+  await workspace.close();
 }
