@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
 import { startServer } from '../helpers/process.ts';
@@ -169,6 +170,52 @@ describeBackends(
         assert.deepEqual(rejections, []);
       } finally {
         process.off('unhandledRejection', onRejection);
+        await redis.stop();
+      }
+    });
+
+    it('F11: after a Redis FLUSHALL presence is rebuilt from the live sockets’ heartbeats within 2 heartbeat intervals', async (t) => {
+      const redis = await RedisServer.start();
+      const heartbeatMs = 1000;
+      const env = { REDIS_URL: redis.url, PRESENCE_TTL: '3s', PRESENCE_HEARTBEAT: `${heartbeatMs}ms` };
+      let beating: NodeJS.Timeout | undefined;
+      try {
+        const x = await b.app(env);
+        const y = await b.app(env);
+        const px = await listen(x);
+        const u = await signUp(x);
+        const onX = await connected(client(px, { token: u.accessToken }));
+        // As a client does: a heartbeat every PRESENCE_HEARTBEAT, whatever the server answers.
+        const beat = () => void request(onX, 'heartbeat').catch(() => {});
+        const startBeating = () => {
+          beating = setInterval(beat, heartbeatMs);
+        };
+        startBeating();
+        // Asked on the other instance: the shared view, not the connecting instance's own.
+        const status = async () =>
+          (await y.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers })).json().items[0]
+            .status;
+        await waitFor(async () => (await status()) === 'online', { what: 'online before the flush' });
+
+        // The heartbeats pause across the flush, so the offline read below cannot race one.
+        clearInterval(beating);
+        const admin = new Redis(redis.url);
+        try {
+          await admin.flushall();
+        } finally {
+          admin.disconnect();
+        }
+        assert.equal(await status(), 'offline', 'the flush emptied shared presence');
+        const flushed = performance.now();
+        startBeating();
+        // The contract bound (2 intervals) against the next heartbeat, due 1 interval after the flush.
+        await waitFor(async () => (await status()) === 'online', {
+          timeoutMs: 2 * heartbeatMs,
+          what: 'online again after the flush',
+        });
+        t.diagnostic(`presence rebuilt ${(performance.now() - flushed).toFixed(0)} ms after FLUSHALL`);
+      } finally {
+        clearInterval(beating);
         await redis.stop();
       }
     });
