@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
-import { startServer } from '../helpers/process.ts';
+import { counterValue, startServer } from '../helpers/process.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import {
   client,
@@ -147,6 +147,18 @@ describeBackends(
         for (const s of [onX, onY]) assert.deepEqual(await request(s, 'heartbeat'), { ok: true, data: null });
         const ready = await x.inject({ url: '/health/ready' });
         assert.equal(ready.json().status, 'degraded');
+        // The adapter's connections notice the loss on their own (its error events are counted).
+        const realtimeCheck = async (app: FastifyInstance) =>
+          (await app.inject({ url: '/health/ready' })).json().checks.realtime;
+        await waitFor(async () => (await realtimeCheck(x)).status === 'down', {
+          what: 'the realtime check down',
+        });
+        assert.ok((await realtimeCheck(x)).reason);
+        await waitFor(
+          async () =>
+            counterValue((await x.inject('/metrics')).body, 'parley_ws_adapter_errors_total', {}) > 0,
+          { what: 'adapter errors counted' },
+        );
         const local = await x.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers });
         assert.equal(local.json().items[0].status, 'online', 'instance-local presence');
 
@@ -166,6 +178,9 @@ describeBackends(
         t.diagnostic(
           `F3: delivery across instances back ${(performance.now() - started).toFixed(0)} ms after Redis returned`,
         );
+        await waitFor(async () => (await realtimeCheck(x)).status === 'up', {
+          what: 'the realtime check up',
+        });
         assert.equal(lost, 0, 'no socket was dropped');
         assert.deepEqual(rejections, []);
       } finally {
