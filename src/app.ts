@@ -26,6 +26,7 @@ import { metricsPlugin } from './infra/metrics.ts';
 import presenceStorePlugin from './infra/presence/plugin.ts';
 import rankingsPlugin from './infra/ranking/plugin.ts';
 import rateLimitPlugin from './infra/rate-limit/plugin.ts';
+import realtimeAdapterPlugin from './infra/realtime/plugin.ts';
 import redisPlugin from './infra/redis/plugin.ts';
 import { EventHub } from './lib/event-hub.ts';
 import auth from './modules/auth/index.ts';
@@ -131,6 +132,7 @@ async function register(
   await app.register(rankingsPlugin);
   await app.register(rateLimitPlugin, { policies: config.rateLimits });
   await app.register(presenceStorePlugin);
+  await app.register(realtimeAdapterPlugin, { config: config.redis });
 
   // Cross-cutting HTTP: the access step (authentication, then limits) comes before any route.
   await app.register(errorHandling);

@@ -2,8 +2,9 @@
  * Health endpoints for orchestrators.
  * - `/health/live`: the process is up and its event loop turns.
  * - `/health/ready`: `ok` (SQL and Redis fine), `degraded` (SQL fine, Redis down
- *   or not configured, or an invalidation Redis refused is waiting to be
- *   replayed — still 200, the server serves from its fallbacks) or
+ *   or not configured, an invalidation Redis refused is waiting to be
+ *   replayed, or the Socket.IO adapter's Redis connections are down — still 200,
+ *   the server serves from its fallbacks) or
  *   `down` (SQL unreachable — 503, take this instance out of rotation). Each
  *   dependency reports status, latency and, when not up, the reason.
  */
@@ -20,7 +21,7 @@ const Dependency = Type.Object({
 
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down')]),
-  checks: Type.Object({ database: Dependency, redis: Dependency }),
+  checks: Type.Object({ database: Dependency, redis: Dependency, realtime: Dependency }),
 });
 
 type DependencyStatus = { status: 'up' | 'down' | 'absent'; latencyMs?: number; reason?: string };
@@ -44,7 +45,7 @@ async function timed(check: () => Promise<unknown>, timeoutMs: number): Promise<
 }
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
-  const { sql, redis, cache } = app;
+  const { sql, redis, cache, realtimeAdapter } = app;
 
   async function redisStatus(): Promise<DependencyStatus> {
     const { health } = redis;
@@ -86,9 +87,16 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         timed(() => sql.primary.ping(), DEPENDENCY_TIMEOUT_MS),
         redisStatus(),
       ]);
-      const status = database.status !== 'up' ? 'down' : redisCheck.status === 'up' ? 'ok' : 'degraded';
+      // Without the adapter's Redis, events stop crossing instances: degraded, not down.
+      const realtime = realtimeAdapter.status();
+      const status =
+        database.status !== 'up'
+          ? 'down'
+          : redisCheck.status === 'up' && realtime.status !== 'down'
+            ? 'ok'
+            : 'degraded';
       reply.status(status === 'down' ? 503 : 200);
-      return { status, checks: { database, redis: redisCheck } } as const;
+      return { status, checks: { database, redis: redisCheck, realtime } } as const;
     },
   );
 }

@@ -15,7 +15,6 @@ import { type Namespace, Server, type Socket } from 'socket.io';
 import type { Config } from '../config.ts';
 import { AppError, Errors } from '../errors.ts';
 import { LabelledChildren, sampledGauge } from '../infra/metrics.ts';
-import { createRealtimeAdapter } from '../infra/realtime/adapter.ts';
 import { AuthErrors } from '../modules/auth/index.ts';
 import type { Principal } from '../principal.ts';
 import { clientEvents, type SocketContext } from './client-events.ts';
@@ -60,7 +59,6 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
   const log = app.log.child({ layer: 'realtime' });
   const { realtime: limits } = config;
   const origins = new Set(config.http.corsOrigins);
-  const adapter = createRealtimeAdapter(config.redis, app.redis.keys.realtime, log);
   const handlers = clientEvents(app, {
     typingLimited: config.rateLimits.typing_user_room !== undefined,
   });
@@ -79,7 +77,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
       callback(allowed ? null : 'origin not allowed', allowed);
     },
     ...(origins.size > 0 && { cors: { origin: [...origins] } }),
-    ...(adapter.adapter && { adapter: adapter.adapter }),
+    ...(app.realtimeAdapter.adapter && { adapter: app.realtimeAdapter.adapter }),
   });
 
   const { registry } = app.metrics;
@@ -291,12 +289,12 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     io.engine.close();
   });
   app.addHook('onClose', async () => {
+    // Before the adapter's Redis connections close (src/infra/realtime/plugin.ts).
     await Promise.allSettled([nsp, io.of('/')].map((n) => n.adapter.close()));
-    await adapter.close();
   });
 }
 
 export default fp(gateway, {
   name: 'realtime',
-  dependencies: ['auth', 'rooms', 'presence', 'rate-limit', 'metrics', 'redis'],
+  dependencies: ['auth', 'rooms', 'presence', 'rate-limit', 'metrics', 'redis', 'realtimeAdapter'],
 });

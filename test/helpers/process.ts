@@ -49,7 +49,7 @@ export async function startServer(env: Record<string, string | undefined>): Prom
 export function counterValue(metrics: string, name: string, labels: Record<string, string>): number {
   let total = 0;
   for (const line of metrics.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
       total += Number(line.split(' ').pop());
   }

@@ -130,9 +130,11 @@ describeBackends('http platform', (b) => {
     if (b.backend === 'embedded') {
       assert.equal(body.status, 'degraded');
       assert.deepEqual(body.checks.redis, { status: 'absent', reason: 'redis not configured' });
+      assert.deepEqual(body.checks.realtime, { status: 'absent', reason: 'in-memory adapter' });
     } else {
       assert.equal(body.status, 'ok');
       assert.equal(body.checks.redis.status, 'up');
+      assert.deepEqual(body.checks.realtime, { status: 'up' });
     }
   });
 

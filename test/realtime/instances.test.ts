@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
-import { startServer } from '../helpers/process.ts';
+import { counterValue, startServer } from '../helpers/process.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import {
   client,
@@ -146,6 +147,18 @@ describeBackends(
         for (const s of [onX, onY]) assert.deepEqual(await request(s, 'heartbeat'), { ok: true, data: null });
         const ready = await x.inject({ url: '/health/ready' });
         assert.equal(ready.json().status, 'degraded');
+        // The adapter's connections notice the loss on their own (its error events are counted).
+        const realtimeCheck = async (app: FastifyInstance) =>
+          (await app.inject({ url: '/health/ready' })).json().checks.realtime;
+        await waitFor(async () => (await realtimeCheck(x)).status === 'down', {
+          what: 'the realtime check down',
+        });
+        assert.ok((await realtimeCheck(x)).reason);
+        await waitFor(
+          async () =>
+            counterValue((await x.inject('/metrics')).body, 'parley_ws_adapter_errors_total', {}) > 0,
+          { what: 'adapter errors counted' },
+        );
         const local = await x.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers });
         assert.equal(local.json().items[0].status, 'online', 'instance-local presence');
 
@@ -165,10 +178,59 @@ describeBackends(
         t.diagnostic(
           `F3: delivery across instances back ${(performance.now() - started).toFixed(0)} ms after Redis returned`,
         );
+        await waitFor(async () => (await realtimeCheck(x)).status === 'up', {
+          what: 'the realtime check up',
+        });
         assert.equal(lost, 0, 'no socket was dropped');
         assert.deepEqual(rejections, []);
       } finally {
         process.off('unhandledRejection', onRejection);
+        await redis.stop();
+      }
+    });
+
+    it('F11: after a Redis FLUSHALL presence is rebuilt from the live sockets’ heartbeats within 2 heartbeat intervals', async (t) => {
+      const redis = await RedisServer.start();
+      const heartbeatMs = 1000;
+      const env = { REDIS_URL: redis.url, PRESENCE_TTL: '3s', PRESENCE_HEARTBEAT: `${heartbeatMs}ms` };
+      let beating: NodeJS.Timeout | undefined;
+      try {
+        const x = await b.app(env);
+        const y = await b.app(env);
+        const px = await listen(x);
+        const u = await signUp(x);
+        const onX = await connected(client(px, { token: u.accessToken }));
+        // As a client does: a heartbeat every PRESENCE_HEARTBEAT, whatever the server answers.
+        const beat = () => void request(onX, 'heartbeat').catch(() => {});
+        const startBeating = () => {
+          beating = setInterval(beat, heartbeatMs);
+        };
+        startBeating();
+        // Asked on the other instance: the shared view, not the connecting instance's own.
+        const status = async () =>
+          (await y.inject({ url: `/v1/presence?ids=${u.userId}`, headers: u.headers })).json().items[0]
+            .status;
+        await waitFor(async () => (await status()) === 'online', { what: 'online before the flush' });
+
+        // The heartbeats pause across the flush, so the offline read below cannot race one.
+        clearInterval(beating);
+        const admin = new Redis(redis.url);
+        try {
+          await admin.flushall();
+        } finally {
+          admin.disconnect();
+        }
+        assert.equal(await status(), 'offline', 'the flush emptied shared presence');
+        const flushed = performance.now();
+        startBeating();
+        // The contract bound (2 intervals) against the next heartbeat, due 1 interval after the flush.
+        await waitFor(async () => (await status()) === 'online', {
+          timeoutMs: 2 * heartbeatMs,
+          what: 'online again after the flush',
+        });
+        t.diagnostic(`presence rebuilt ${(performance.now() - flushed).toFixed(0)} ms after FLUSHALL`);
+      } finally {
+        clearInterval(beating);
         await redis.stop();
       }
     });

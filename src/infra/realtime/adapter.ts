@@ -15,6 +15,11 @@ import type { RedisKeys } from '../redis/keys.ts';
 export interface RealtimeAdapter {
   /** undefined: Socket.IO's default in-memory adapter. */
   readonly adapter: ServerOptions['adapter'] | undefined;
+  /**
+   * `up` while every adapter connection (publisher, stream reader, subscriber) is ready: one
+   * down stops cross-instance delivery or recovery. `absent`: the in-memory adapter.
+   */
+  status(): { status: 'up' | 'down' | 'absent'; reason?: string };
   /** Closes the adapter's Redis connections (after Socket.IO closed the adapter itself). */
   close(): Promise<void>;
 }
@@ -23,17 +28,21 @@ interface Log {
   warn(obj: object, msg: string): void;
 }
 
+/** Called on each 'error' event of any adapter connection (a reconnect attempt failing counts). */
+type OnError = (err: Error) => void;
+
 /**
  * The adapter duplicates its client for the stream reader and the pub/sub
  * subscriber. The worker profile turns ioredis' auto-resubscribe off (see
  * redis/client.ts), so each duplicate re-subscribes its channels itself on every
  * reconnect, and every duplicate is closed with the adapter.
  */
-function trackDuplicates(client: RedisClient, duplicates: RedisClient[], log: Log): void {
+function trackDuplicates(client: RedisClient, duplicates: RedisClient[], log: Log, onError: OnError): void {
   const duplicate = client.duplicate.bind(client) as () => RedisClient;
   (client as { duplicate: () => RedisClient }).duplicate = () => {
     const copy = duplicate();
     duplicates.push(copy);
+    copy.on('error', onError);
     // The adapter awaits connect() without a rejection handler; a Redis down at start-up must not
     // end the process: the copy keeps reconnecting on its own, and its commands wait in its queue.
     const connect = copy.connect.bind(copy);
@@ -59,13 +68,20 @@ export function createRealtimeAdapter(
   config: Config['redis'],
   keys: RedisKeys['realtime'],
   log: Log,
+  onError: OnError,
 ): RealtimeAdapter {
   const client = createRedisClient(config, 'worker', 'realtime');
-  if (!client) return { adapter: undefined, close: async () => {} };
+  if (!client)
+    return {
+      adapter: undefined,
+      status: () => ({ status: 'absent', reason: 'in-memory adapter' }),
+      close: async () => {},
+    };
   const duplicates: RedisClient[] = [];
-  trackDuplicates(client, duplicates, log);
+  trackDuplicates(client, duplicates, log, onError);
   let down = false;
   client.on('error', (err: Error) => {
+    onError(err);
     if (!down) log.warn({ err }, 'realtime adapter: redis unreachable; cross-instance delivery waits for it');
     down = true;
   });
@@ -80,6 +96,15 @@ export function createRealtimeAdapter(
       channelPrefix: keys.channelPrefix,
       sessionKeyPrefix: keys.sessionPrefix,
     }),
+    status() {
+      const connections = [client, ...duplicates];
+      const notReady = connections.filter((c) => c.status !== 'ready');
+      if (notReady.length === 0) return { status: 'up' };
+      return {
+        status: 'down',
+        reason: `${notReady.length} of ${connections.length} adapter connection(s) not ready (${notReady[0]?.status})`,
+      };
+    },
     async close() {
       for (const c of [client, ...duplicates]) c.disconnect();
     },
