@@ -6,40 +6,27 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { MemoryPresenceStore } from '../../src/infra/presence/memory.ts';
 import { RedisPresenceStore } from '../../src/infra/presence/redis.ts';
 import type { PresenceStore } from '../../src/infra/presence/store.ts';
-import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
-import { deleteKeys, servicesSkipReason, TEST_REDIS_URL } from '../helpers/backends.ts';
+import { servicesSkipReason } from '../helpers/backends.ts';
+import { silent, testRedis } from '../helpers/speed-layer.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const silent = { info: () => {}, warn: () => {} };
 const TTL = 60_000;
 
 async function redisStore() {
-  const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
-  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
-  const health = new RedisHealth(client, { log: silent });
-  await client.connect();
-  await waitFor(() => health.available);
+  const redis = await testRedis();
   const store = new RedisPresenceStore({
-    client: withScripts(client),
-    health,
-    keys: createKeys(prefix).presence,
+    client: withScripts(redis.client),
+    health: redis.health,
+    keys: createKeys(redis.prefix).presence,
     local: new MemoryPresenceStore(),
     log: silent,
   });
-  return {
-    store,
-    close: async () => {
-      health.stop();
-      client.disconnect();
-      await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
-    },
-  };
+  return { store, close: redis.close };
 }
 
 const adapters: [

@@ -5,38 +5,23 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { MemoryRankings } from '../../src/infra/ranking/memory-rankings.ts';
 import type { Rankings } from '../../src/infra/ranking/ranking.ts';
 import { RedisRankings } from '../../src/infra/ranking/redis-rankings.ts';
-import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
-import { deleteKeys, servicesSkipReason, TEST_REDIS_URL } from '../helpers/backends.ts';
-import { waitFor } from '../helpers/wait.ts';
-
-const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
-const silent = { info: () => {}, warn: () => {} };
+import { servicesSkipReason } from '../helpers/backends.ts';
+import { silent, testRedis } from '../helpers/speed-layer.ts';
 
 async function redisRankings() {
-  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
-  const health = new RedisHealth(client, { log: silent });
-  await client.connect();
-  await waitFor(() => health.available);
+  const redis = await testRedis();
   const rankings = new RedisRankings({
-    client: withScripts(client),
-    health,
-    keys: createKeys(prefix),
+    client: withScripts(redis.client),
+    health: redis.health,
+    keys: createKeys(redis.prefix),
     log: silent,
   });
-  return {
-    rankings,
-    close: async () => {
-      health.stop();
-      client.disconnect();
-      await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
-    },
-  };
+  return { rankings, close: redis.close };
 }
 
 const adapters: [

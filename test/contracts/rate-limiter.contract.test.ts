@@ -5,46 +5,31 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import type { RateLimitPolicy } from '../../src/config.ts';
 import type { RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
 import { MemoryRateLimiter } from '../../src/infra/rate-limit/memory.ts';
 import { RedisRateLimiter } from '../../src/infra/rate-limit/redis.ts';
-import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
-import { deleteKeys, servicesSkipReason, TEST_REDIS_URL } from '../helpers/backends.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { servicesSkipReason } from '../helpers/backends.ts';
+import { silent, testRedis } from '../helpers/speed-layer.ts';
 
 const policies: Record<string, RateLimitPolicy> = {
   five: { points: 5, durationMs: 60_000, whenRedisDown: 'insurance' },
   brief: { points: 2, durationMs: 1000, whenRedisDown: 'insurance' },
 };
-const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
-const silent = { info: () => {}, warn: () => {} };
 
 /** The Redis adapter on its own client, for the contract and the adapter's own tests. */
 async function redisLimiter() {
-  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
-  const health = new RedisHealth(client, { log: silent });
-  await client.connect();
-  await waitFor(() => health.available);
+  const redis = await testRedis();
   const limiter = new RedisRateLimiter({
-    client,
-    health,
+    client: redis.client,
+    health: redis.health,
     policies,
-    keyPrefix: createKeys(prefix).rateLimit,
+    keyPrefix: createKeys(redis.prefix).rateLimit,
     insurance: new MemoryRateLimiter(policies),
     log: silent,
   });
-  return {
-    limiter,
-    client,
-    close: async () => {
-      health.stop();
-      client.disconnect();
-      await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
-    },
-  };
+  return { limiter, client: redis.client, close: redis.close };
 }
 
 const adapters: [

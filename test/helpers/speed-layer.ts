@@ -5,8 +5,11 @@ import { Cache, type CacheDeps } from '../../src/infra/cache/cache.ts';
 import { MemoryCacheStore } from '../../src/infra/cache/memory-store.ts';
 import { RedisCacheStore } from '../../src/infra/cache/redis-store.ts';
 import type { CacheStore } from '../../src/infra/cache/store.ts';
+import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
+import { deleteKeys, TEST_REDIS_URL } from './backends.ts';
+import { waitFor } from './wait.ts';
 
 export interface StoreHandle {
   store: CacheStore;
@@ -27,6 +30,37 @@ export function redisStore(url: string, prefix: string): StoreHandle {
     },
     close: async () => {
       client.disconnect();
+    },
+  };
+}
+
+/** A logger that says nothing, for adapters built outside an app. */
+export const silent = { info: () => {}, warn: () => {} };
+
+/**
+ * A connected client on the test Redis with its health circuit closed, under a
+ * fresh key prefix; `close()` stops both and deletes the prefix's keys. For
+ * building a port's Redis adapter in its contract suite.
+ */
+export async function testRedis(): Promise<{
+  client: Redis;
+  health: RedisHealth;
+  prefix: string;
+  close(): Promise<void>;
+}> {
+  const prefix = `parley-test:${Math.random().toString(16).slice(2, 10)}:`;
+  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  const health = new RedisHealth(client, { log: silent });
+  await client.connect();
+  await waitFor(() => health.available);
+  return {
+    client,
+    health,
+    prefix,
+    close: async () => {
+      health.stop();
+      client.disconnect();
+      await deleteKeys(TEST_REDIS_URL, `${prefix}*`);
     },
   };
 }
