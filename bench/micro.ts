@@ -144,10 +144,10 @@ export async function microBenchmarks(redisUrl: string, prefix: string, ms: numb
       bench: { points: 1e12, durationMs: 60_000, whenRedisDown: 'insurance' },
       exact: { points: 100, durationMs: 60_000, whenRedisDown: 'insurance' },
     };
-    const limiterDeps = { health, policies, keyPrefix: keys.rateLimit, log: silent };
+    const limiterDeps = { health, policies, counterKey: keys.rateLimit, log: silent };
     const limiter = new RedisRateLimiter({
       ...limiterDeps,
-      client,
+      client: withScripts(client),
       insurance: new MemoryRateLimiter(policies),
     });
     results.push({
@@ -168,7 +168,7 @@ export async function microBenchmarks(redisUrl: string, prefix: string, ms: numb
     const second = await connected(redisUrl);
     const other = new RedisRateLimiter({
       ...limiterDeps,
-      client: second.client,
+      client: withScripts(second.client),
       health: second.health,
       insurance: new MemoryRateLimiter(policies),
     });

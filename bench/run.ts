@@ -11,7 +11,10 @@
  *   before and after Parley in the same run. Printed: req/s, p50/p99, the
  *   ratios of req/s and p99 to the minimal stack (its best run: higher req/s,
  *   lower p99), and the CPU µs per request of the servers (utime + stime from
- *   /proc/<pid>/stat over the measured window, divided by the requests served);
+ *   /proc/<pid>/stat over the measured window, divided by the requests served),
+ *   beside the same figure for the Redis server (its pid from INFO, when it
+ *   runs on this machine) and for this process, the load generator: on a
+ *   shared machine the req/s ratio follows the ratio of the three summed;
  * - the cross-process stampede figure (cold reads over two processes → SQL queries);
  * - speed-layer micro-benchmarks against bare ioredis doing the same job;
  * - the cost of one password hash (RELIABILITY A2, sequential, no baseline: the bar is absolute).
@@ -116,6 +119,9 @@ interface Result {
   failures: number;
   /** CPU µs (user + system) of `cpuOf` per request served, when asked for. */
   cpuUs?: number;
+  /** The same for the Redis server and for this process (the load generator), beside every figure. */
+  redisUs?: number;
+  clientUs?: number;
 }
 
 /** utime + stime of a process so far, µs (Linux /proc; undefined elsewhere). */
@@ -140,6 +146,9 @@ function cpuOfAll(children: ChildProcess[]): number | undefined {
   }
   return total;
 }
+
+/** The pid of the Redis server (INFO), once known; its CPU time is read from /proc like the servers'. */
+let redisPid: number | undefined;
 
 async function measure(scenario: Scenario): Promise<Result> {
   const {
@@ -167,8 +176,14 @@ async function measure(scenario: Scenario): Promise<Result> {
   const options = { url, method, body, headers, connections, requests };
   await autocannon({ ...options, duration: 2 }); // warm-up: JIT, pools, caches
   const cpuBefore = cpuOfAll(cpuOf);
+  const redisBefore = cpuTimeUs(redisPid);
+  const clientBefore = process.cpuUsage();
   const r = await autocannon({ ...options, duration: DURATION_S });
   const cpuAfter = cpuOfAll(cpuOf);
+  const redisAfter = cpuTimeUs(redisPid);
+  const client = process.cpuUsage(clientBefore);
+  const perRequest = (us: number | undefined) =>
+    us === undefined || r.requests.total === 0 ? undefined : us / r.requests.total;
   const ok = r.statusCodeStats?.[String(expect) as '200']?.count ?? 0;
   return {
     name,
@@ -181,6 +196,10 @@ async function measure(scenario: Scenario): Promise<Result> {
       cpuBefore !== undefined &&
       cpuAfter !== undefined &&
       r.requests.total > 0 && { cpuUs: (cpuAfter - cpuBefore) / r.requests.total }),
+    redisUs: perRequest(
+      redisBefore === undefined || redisAfter === undefined ? undefined : redisAfter - redisBefore,
+    ),
+    clientUs: perRequest(client.user + client.system),
   };
 }
 
@@ -339,6 +358,9 @@ try {
   const headers = { authorization: `Bearer ${session.accessToken}` };
   // The minimal /me reads a live-session marker and the account, as Parley's /v1/me answers it.
   const redis = new Redis(REDIS_URL);
+  // The Redis server's CPU is measured beside the servers' when it runs on this machine.
+  const redisInfo = await redis.info('server');
+  redisPid = Number(/process_id:(\d+)/.exec(redisInfo)?.[1]) || undefined;
   const seed = redis.pipeline();
   const claims = JSON.parse(Buffer.from(session.accessToken.split('.')[1] as string, 'base64url').toString());
   const oneTokenAccount = { token: session.accessToken, sid: claims.sid, user: { id: claims.sub } };
@@ -501,6 +523,8 @@ try {
       'p50 ms': r.p50,
       'p99 ms': r.p99,
       'CPU µs/req': r.cpuUs === undefined ? '' : Math.round(r.cpuUs),
+      'Redis µs/req': r.redisUs === undefined ? '' : Math.round(r.redisUs),
+      'client µs/req': r.clientUs === undefined ? '' : Math.round(r.clientUs),
       'vs bare': baseline ? (r.rps / baseline.rps).toFixed(2) : '',
       failures: r.failures,
     })),

@@ -10,6 +10,7 @@ import type { RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
 import { MemoryRateLimiter } from '../../src/infra/rate-limit/memory.ts';
 import { RedisRateLimiter } from '../../src/infra/rate-limit/redis.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
+import { withScripts } from '../../src/infra/redis/scripts.ts';
 import { servicesSkipReason } from '../helpers/backends.ts';
 import { silent, testRedis } from '../helpers/speed-layer.ts';
 
@@ -22,10 +23,10 @@ const policies: Record<string, RateLimitPolicy> = {
 async function redisLimiter() {
   const redis = await testRedis();
   const limiter = new RedisRateLimiter({
-    client: redis.client,
+    client: withScripts(redis.client),
     health: redis.health,
     policies,
-    keyPrefix: createKeys(redis.prefix).rateLimit,
+    counterKey: createKeys(redis.prefix).rateLimit,
     insurance: new MemoryRateLimiter(policies),
     log: silent,
   });
@@ -120,24 +121,46 @@ for (const [name, make, skip] of adapters) {
 }
 
 describe('RedisRateLimiter', { skip: servicesSkipReason }, () => {
-  it('sends the first consume of a subject at once and the rest of its turn as one call; subjects apart', async (t) => {
+  it('counts every consume of a turn, of many subjects and policies, in one call, in arrival order', async (t) => {
     const { limiter, client, close } = await redisLimiter();
     t.after(close);
-    // rate-limiter-flexible defines its script as a client command; count the calls to it.
     const counted = client as unknown as Record<string, (...args: unknown[]) => unknown>;
-    const script = counted.rlflxIncr as (...args: unknown[]) => unknown;
+    const script = counted.rateLimitConsume as (...args: unknown[]) => unknown;
     let calls = 0;
-    counted.rlflxIncr = (...args: unknown[]) => {
+    counted.rateLimitConsume = (...args: unknown[]) => {
       calls += 1;
       return script.apply(client, args);
     };
-    const [a, b] = [randomUUID(), randomUUID()];
-    const results = await Promise.all([
-      ...Array.from({ length: 20 }, () => limiter.consume('five', a)),
-      limiter.consume('five', b),
+    const hot = randomUUID();
+    const others = Array.from({ length: 50 }, () => randomUUID());
+    const [flood, many, brief] = await Promise.all([
+      Promise.all(Array.from({ length: 20 }, () => limiter.consume('five', hot))),
+      Promise.all(others.map((s) => limiter.consume('five', s))),
+      Promise.all(others.slice(0, 3).map((s) => limiter.consume('brief', s, 2))),
     ]);
-    // a: its first consume, then the other 19 of the turn as one INCRBY; b: its only consume.
-    assert.equal(calls, 3);
-    assert.equal(results.filter((r) => r.allowed).length, 6);
+    assert.equal(calls, 1);
+    // One subject's flood is counted as if one by one: the first five pass, in arrival order.
+    assert.deepEqual(
+      flood.map((d) => d.remaining),
+      [4, 3, 2, 1, 0, ...Array(15).fill(0)],
+    );
+    assert.deepEqual(
+      flood.map((d) => d.allowed),
+      [...Array(5).fill(true), ...Array(15).fill(false)],
+    );
+    assert.ok(many.every((d) => d.allowed && d.remaining === 4 && d.resetMs > 59_000));
+    assert.ok(brief.every((d) => d.allowed && d.remaining === 0 && d.resetMs <= 1000));
+    // The next turn is a new call, and sees the counts of the last.
+    assert.equal((await limiter.consume('five', hot)).allowed, false);
+    assert.equal(calls, 2);
+  });
+
+  it('refunds never below zero, even after the window expired', async (t) => {
+    const { limiter, close } = await redisLimiter();
+    t.after(close);
+    const subject = randomUUID();
+    await limiter.refund('five', subject, 3);
+    const d = await limiter.consume('five', subject);
+    assert.equal(d.remaining, 4);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * RateLimiter: counts points per (policy, subject) in fixed windows. Adapters:
  * `MemoryRateLimiter` (embedded mode, and the per-instance insurance) and
- * `RedisRateLimiter` (exact across instances: one atomic Lua INCR+PEXPIRE per
- * call, via rate-limiter-flexible). Both pass
+ * `RedisRateLimiter` (exact across instances: an atomic INCRBY + PTTL per
+ * counter, every consume of a turn in one script call). Both pass
  * test/contracts/rate-limiter.contract.test.ts.
  */
 import type { RateLimitPolicy } from '../../config.ts';

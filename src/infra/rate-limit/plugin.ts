@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { Config, RateLimitPolicy } from '../../config.ts';
 import { LabelledChildren } from '../metrics.ts';
+import { withScripts } from '../redis/scripts.ts';
 import type { RateLimitDecision, RateLimiter } from './limiter.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
@@ -24,10 +25,10 @@ export default fp<{ policies: Config['rateLimits'] }>(
     const insurance = new MemoryRateLimiter(policies);
     const limiter: RateLimiter = client
       ? new RedisRateLimiter({
-          client,
+          client: withScripts(client),
           health,
           policies,
-          keyPrefix: keys.rateLimit,
+          counterKey: keys.rateLimit,
           insurance,
           log: app.log.child({ layer: 'rate-limit' }),
         })

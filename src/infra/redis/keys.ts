@@ -33,8 +33,8 @@ export interface RedisKeys {
     /** Hash id → revision of the last applied update. */
     readonly revisions: string;
   };
-  /** Key prefix of one rate-limit policy (rate-limiter-flexible appends `:<subject>`). */
-  rateLimit(policy: string): string;
+  /** The fixed-window counter of one (policy, subject): an integer with an expiry. */
+  rateLimit(policy: string, subject: string): string;
   /**
    * Presence. Every key shares the `{presence}` hash tag, so one script can move a
    * user between online and offline atomically on Cluster too (one slot: simple and
@@ -72,7 +72,7 @@ export function createKeys(prefix: string): RedisKeys {
       set: `${root}{rk:${name}}:set`,
       revisions: `${root}{rk:${name}}:rev`,
     }),
-    rateLimit: (policy) => `${root}rl:${policy}`,
+    rateLimit: (policy, subject) => `${root}rl:${policy}:${subject}`,
     presence: {
       connections: (userId) => `${root}{presence}:conns:${userId}`,
       online: `${root}{presence}:online`,

@@ -1,14 +1,16 @@
 /**
  * Loads the Lua scripts in scripts/ onto a client with `defineCommand` (EVALSHA
- * with an automatic EVAL fallback). File names are `<command>-<numberOfKeys>.lua`;
- * each file starts with its KEYS/ARGV/Output contract.
+ * with an automatic EVAL fallback). File names are `<command>-<numberOfKeys>.lua`,
+ * or `<command>-n.lua` for a script taking any number of keys (its caller passes
+ * the count first); each file starts with its KEYS/ARGV/Output contract.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { RedisClient } from './client.ts';
 
 /** The typed surface of the scripts; see each .lua file for the contract. */
 export interface ScriptCommands {
-  cacheRead(entryKey: string, newToken: string, retentionMs: number): Promise<[string | null, string]>;
+  /** `keys` entry keys, then the entries, then retention and token: see cacheReadMany-n.lua. */
+  cacheReadMany(keys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null)[]>;
   cacheWrite(entryKey: string, generation: string, payload: string, ttlMs: number): Promise<number>;
   cacheInvalidate(entryKey: string, newToken: string, minRetentionMs: number): Promise<number>;
   releaseLock(lockKey: string, token: string): Promise<number>;
@@ -35,6 +37,8 @@ export interface ScriptCommands {
     retentionMs: number,
     ...triples: string[]
   ): Promise<number>;
+  /** `keys` counters, then the counters, then points and window per counter: see rateLimitConsume-n.lua. */
+  rateLimitConsume(keys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   presenceTouch(
     connections: string,
     online: string,
@@ -64,11 +68,11 @@ const dir = new URL('./scripts/', import.meta.url);
 const scripts = readdirSync(dir)
   .filter((file) => file.endsWith('.lua'))
   .map((file) => {
-    const match = /^(\w+)-(\d+)\.lua$/.exec(file);
-    if (!match) throw new Error(`script file ${file} must be named <command>-<numberOfKeys>.lua`);
+    const match = /^(\w+)-(\d+|n)\.lua$/.exec(file);
+    if (!match) throw new Error(`script file ${file} must be named <command>-<numberOfKeys|n>.lua`);
     return {
       name: match[1] as string,
-      numberOfKeys: Number(match[2]),
+      numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]),
       lua: readFileSync(new URL(file, dir), 'utf8'),
     };
   });
