@@ -20,11 +20,13 @@ async function drain(app: FastifyInstance): Promise<void> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw unavailable();
+  // Callback hooks: on every request, an async hook would cost a promise for nothing.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? unavailable() : undefined);
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 
