@@ -209,6 +209,27 @@ describeBackends('real-time gateway', (b) => {
     assert.equal(new Date(Number(saved)).toISOString(), offline.lastSeenAt);
   });
 
+  it('the per-address socket cap counts the client address TRUST_PROXY yields, as HTTP does', async () => {
+    const behindProxy = await b.app({ TRUST_PROXY: 'loopback', WS_MAX_SOCKETS_PER_IP: '1' });
+    const proxiedPort = await listen(behindProxy);
+    const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+    const u = await signUp(behindProxy);
+    await connected(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.7') }));
+    await connected(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.8') }));
+    const same = await refused(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.7') }));
+    assert.equal(same.data?.code, 'REALTIME_TOO_MANY_SOCKETS');
+    const garbage = await refused(client(proxiedPort, { token: u.accessToken, ...from('not-an-address') }));
+    assert.equal(garbage.data?.code, 'BAD_REQUEST', 'as HTTP refuses a forwarded address that is no IP');
+
+    // Without TRUST_PROXY the header is the client's own say: ignored, the peer address counts.
+    const direct = await b.app({ WS_MAX_SOCKETS_PER_IP: '1' });
+    const directPort = await listen(direct);
+    const v = await signUp(direct);
+    await connected(client(directPort, { token: v.accessToken, ...from('203.0.113.7') }));
+    const second = await refused(client(directPort, { token: v.accessToken, ...from('203.0.113.8') }));
+    assert.equal(second.data?.code, 'REALTIME_TOO_MANY_SOCKETS');
+  });
+
   it('refuses more than 100 ids and a forged cursor', async () => {
     const u = await signUp(app);
     const ids = Array.from({ length: 101 }, () => u.userId).join(',');
