@@ -240,11 +240,24 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     }
   }
 
+  /**
+   * `session:welcome`, once the socket is in all its rooms. Sent through the adapter (a room
+   * emit, not `socket.emit`) so that it carries a stream offset: connection-state recovery
+   * resumes from the last offset a client received, and without this a socket that heard
+   * nothing yet (its user already online, a quiet room) could not recover at all.
+   */
+  function welcome(socket: Socket, state: SocketState): void {
+    if (!socket.connected) return;
+    const data = { userId: state.principal.userId, expiresAt: new Date(state.expiresAt).toISOString() };
+    nsp.to(socket.id).emit('session:welcome', serverEvent('session:welcome', data));
+    emitted.get('session:welcome').inc();
+  }
+
   nsp.on('connection', (socket) => {
     const state: SocketState = { ...(socket.data as SocketData), expiry: undefined, refused: 0 };
     const { principal } = state;
     socket.join([userRoom(principal.userId), sessionRoom(principal.sessionId)]);
-    void joinCurrentRoom(socket, principal.userId);
+    void joinCurrentRoom(socket, principal.userId).then(() => welcome(socket, state));
     bump(perUser, principal.userId, 1);
     bump(perIp, state.ip, 1);
     armExpiry(socket, state);
