@@ -11,7 +11,7 @@ import { AppError, Errors } from '../../errors.ts';
 import type { Audience, Events } from '../../events.ts';
 import type { PresenceStore } from '../../infra/presence/store.ts';
 import type { UsersService } from '../users/index.ts';
-import type { OnlinePage, Presence } from './presence.schemas.ts';
+import type { OnlinePage, Presence, PresenceState, UserProfile } from './presence.schemas.ts';
 
 const FLUSH_INTERVAL_MS = 5000;
 const SWEEP_BATCH = 500;
@@ -64,14 +64,31 @@ export class PresenceService {
     const online = await this.#d.store.status(userIds);
     const offline = userIds.filter((_, i) => !online[i]);
     const saved = offline.length > 0 ? await this.#d.users.lastSeen(offline) : new Map<string, number>();
-    return userIds.map((userId, i) => {
-      const at = online[i] ? undefined : (this.#unsaved.get(userId) ?? saved.get(userId));
-      return {
-        userId,
-        status: online[i] ? 'online' : 'offline',
-        lastSeenAt: at === undefined ? null : new Date(at).toISOString(),
-      };
-    });
+    return userIds.map((userId, i) => ({
+      userId,
+      ...this.#state(userId, online[i] === true, saved.get(userId)),
+    }));
+  }
+
+  /**
+   * A user's public profile with their presence (GET /v1/users/:id): the status from one
+   * presence-store call, lastSeenAt as `statuses` gives it but through the users module's
+   * cache, so a warm profile read runs no SQL and is served while SQL is down, as before.
+   */
+  async profile(userId: string): Promise<UserProfile> {
+    const [profile, [online], saved] = await Promise.all([
+      this.#d.users.getPublicProfile(userId),
+      this.#d.store.status([userId]),
+      this.#d.users.lastSeenOf(userId),
+    ]);
+    return { ...profile, presence: this.#state(userId, online === true, saved ?? undefined) };
+  }
+
+  /** Online, or offline since this instance's unsaved time if any, else `saved` (SQL). */
+  #state(userId: string, online: boolean, saved: number | undefined): PresenceState {
+    if (online) return { status: 'online', lastSeenAt: null };
+    const at = this.#unsaved.get(userId) ?? saved;
+    return { status: 'offline', lastSeenAt: at === undefined ? null : new Date(at).toISOString() };
   }
 
   /** One page of online users (id order) and how many are online. */
