@@ -210,7 +210,7 @@ export class UsersService {
     });
   }
 
-  /** When each of these users last went offline, for those ever seen; from SQL (a batch of up to 100). */
+  /** When each of these users last went offline, for those ever seen; from SQL, one query. */
   lastSeen(ids: readonly string[]): Promise<Map<string, number>> {
     return this.#users.lastSeen(ids);
   }
