@@ -33,6 +33,7 @@ import auth from './modules/auth/index.ts';
 import presence from './modules/presence/index.ts';
 import rooms from './modules/rooms/index.ts';
 import users from './modules/users/index.ts';
+import { proxyTrust } from './principal.ts';
 import realtime from './realtime/index.ts';
 
 export interface BuildOptions {
@@ -69,13 +70,6 @@ function validators(): { body: Ajv; text: Ajv } {
   return { body, text };
 }
 
-/** A hop count means "trust the nearest N proxies"; Fastify takes that as a function. */
-function trustProxy(
-  setting: Config['http']['trustProxy'],
-): false | string[] | ((addr: string, hop: number) => boolean) {
-  return typeof setting === 'number' ? (_addr, hop) => hop < setting : setting;
-}
-
 export async function buildApp(
   config: Readonly<Config>,
   options: BuildOptions = {},
@@ -85,7 +79,8 @@ export async function buildApp(
     genReqId: requestId,
     childLoggerFactory: lazyChildLogger,
     bodyLimit: config.http.bodyLimit,
-    trustProxy: trustProxy(config.http.trustProxy),
+    // The rule the socket handshake applies too (src/principal.ts).
+    trustProxy: proxyTrust(config.http.trustProxy),
     requestTimeout: config.http.requestTimeoutMs,
     http: {
       // Bound slow senders (slowloris): headers must arrive within the request timeout,

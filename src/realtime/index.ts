@@ -8,6 +8,7 @@
  * docs/realtime.md is the client-facing description.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
@@ -16,7 +17,7 @@ import type { Config } from '../config.ts';
 import { AppError, Errors } from '../errors.ts';
 import { LabelledChildren, sampledGauge } from '../infra/metrics.ts';
 import { AuthErrors } from '../modules/auth/index.ts';
-import type { Principal } from '../principal.ts';
+import { clientAddress, type Principal, proxyTrust } from '../principal.ts';
 import { clientEvents, type SocketContext } from './client-events.ts';
 import { type Ack, errorAck, serverEvent } from './envelope.ts';
 import { RealtimeErrors } from './realtime.errors.ts';
@@ -63,6 +64,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     typingLimited: config.rateLimits.typing_user_room !== undefined,
   });
   const floodLimited = config.rateLimits[FLOOD_POLICY] !== undefined;
+  const trust = proxyTrust(config.http.trustProxy);
 
   const io = new Server(app.server, {
     serveClient: false,
@@ -116,7 +118,11 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
 
   nsp.use(async (socket, next) => {
     try {
-      const { auth, query, address } = socket.handshake;
+      const { auth, query } = socket.handshake;
+      // HTTP's client address (TRUST_PROXY), and its refusal of a forwarded address that is not an IP.
+      const ip = clientAddress(socket.request, trust);
+      if (ip === undefined || isIP(ip) === 0)
+        throw new AppError(Errors.BAD_REQUEST, 'X-Forwarded-For does not name a valid client address');
       // B17/E2: a token in a URL ends up in logs and histories; refuse it even beside a valid auth.token.
       if ('token' in query || 'access_token' in query)
         throw new AppError(
@@ -131,12 +137,12 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
       const principal = await app.auth.principalFor(claims);
       if ((perUser.get(principal.userId) ?? 0) >= limits.maxSocketsPerUser)
         throw new AppError(RealtimeErrors.REALTIME_TOO_MANY_SOCKETS, 'Too many sockets for this user');
-      if ((perIp.get(address) ?? 0) >= limits.maxSocketsPerIp)
+      if ((perIp.get(ip) ?? 0) >= limits.maxSocketsPerIp)
         throw new AppError(RealtimeErrors.REALTIME_TOO_MANY_SOCKETS, 'Too many sockets from this address');
       const data: SocketData = {
         principal,
         connectionId: randomUUID(),
-        ip: address,
+        ip,
         expiresAt: claims.exp * 1000,
       };
       socket.data = data;
@@ -234,11 +240,24 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     }
   }
 
+  /**
+   * `session:welcome`, once the socket is in all its rooms. Sent through the adapter (a room
+   * emit, not `socket.emit`) so that it carries a stream offset: connection-state recovery
+   * resumes from the last offset a client received, and without this a socket that heard
+   * nothing yet (its user already online, a quiet room) could not recover at all.
+   */
+  function welcome(socket: Socket, state: SocketState): void {
+    if (!socket.connected) return;
+    const data = { userId: state.principal.userId, expiresAt: new Date(state.expiresAt).toISOString() };
+    nsp.to(socket.id).emit('session:welcome', serverEvent('session:welcome', data));
+    emitted.get('session:welcome').inc();
+  }
+
   nsp.on('connection', (socket) => {
     const state: SocketState = { ...(socket.data as SocketData), expiry: undefined, refused: 0 };
     const { principal } = state;
     socket.join([userRoom(principal.userId), sessionRoom(principal.sessionId)]);
-    void joinCurrentRoom(socket, principal.userId);
+    void joinCurrentRoom(socket, principal.userId).then(() => welcome(socket, state));
     bump(perUser, principal.userId, 1);
     bump(perIp, state.ip, 1);
     armExpiry(socket, state);

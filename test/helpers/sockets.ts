@@ -4,6 +4,8 @@ import { io, type Socket } from 'socket.io-client';
 export interface ConnectOptions {
   token?: string;
   origin?: string;
+  /** Extra handshake headers (e.g. X-Forwarded-For). */
+  headers?: Record<string, string>;
   query?: Record<string, string>;
   /** Let the client reconnect by itself (off by default: a test decides). */
   reconnection?: boolean;
@@ -16,7 +18,7 @@ export function client(port: number, o: ConnectOptions = {}): Socket {
   const socket = io(`http://127.0.0.1:${port}/v1`, {
     transports: ['websocket'],
     auth: o.token === undefined ? {} : { token: o.token },
-    ...(o.origin !== undefined && { extraHeaders: { origin: o.origin } }),
+    extraHeaders: { ...o.headers, ...(o.origin !== undefined && { origin: o.origin }) },
     ...(o.query && { query: o.query }),
     reconnection: o.reconnection ?? false,
     forceNew: true,

@@ -138,7 +138,7 @@ describeBackends('http platform', (b) => {
     }
   });
 
-  it('serves a public profile by primary key, 404 for unknown ids, 400 for malformed ids', async () => {
+  it('serves a public profile (with presence) by primary key, 404 for unknown ids, 400 for malformed ids', async () => {
     const { id, created_at: now } = await insertUser(b.sql().db, {
       display_name: 'Zoë 🚀',
       password_hash: 'x',
@@ -151,6 +151,7 @@ describeBackends('http platform', (b) => {
       displayName: 'Zoë 🚀',
       avatarUrl: null,
       createdAt: new Date(now).toISOString(),
+      presence: { status: 'offline', lastSeenAt: null },
     });
     assert.ok(!res.body.includes('email') && !res.body.includes('password'), 'public fields only');
     assertSecurityHeaders(res, '200');

@@ -209,6 +209,58 @@ describeBackends('real-time gateway', (b) => {
     assert.equal(new Date(Number(saved)).toISOString(), offline.lastSeenAt);
   });
 
+  it('GET /v1/users/:id: the public profile with presence — offline and never seen, online while a socket is connected, offline with lastSeenAt after', async () => {
+    const viewer = await signUp(app);
+    const u = await signUp(app, 'Seen');
+    const profile = async () => {
+      const res = await app.inject({ url: `/v1/users/${u.userId}`, headers: viewer.headers });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json() as {
+        id: string;
+        displayName: string;
+        presence: { status: string; lastSeenAt: string | null };
+      };
+    };
+    const never = await profile();
+    assert.equal(never.displayName, 'Seen');
+    assert.deepEqual(never.presence, { status: 'offline', lastSeenAt: null });
+
+    const s = await connected(client(port, { token: u.accessToken }));
+    await waitFor(async () => (await profile()).presence.status === 'online', { what: 'online' });
+    assert.deepEqual((await profile()).presence, { status: 'online', lastSeenAt: null });
+
+    s.disconnect();
+    await waitFor(async () => (await profile()).presence.status === 'offline', { what: 'offline' });
+    const offline = (await profile()).presence;
+    assert.ok(offline.lastSeenAt !== null && !Number.isNaN(Date.parse(offline.lastSeenAt)));
+    const listed = await app.inject({ url: `/v1/presence?ids=${u.userId}`, headers: viewer.headers });
+    assert.equal(listed.json().items[0].lastSeenAt, offline.lastSeenAt, 'the same as GET /v1/presence');
+    // Once written to SQL (and the never-seen answer cached above invalidated), the same time.
+    await app.presence.flush();
+    assert.deepEqual((await profile()).presence, offline);
+  });
+
+  it('the per-address socket cap counts the client address TRUST_PROXY yields, as HTTP does', async () => {
+    const behindProxy = await b.app({ TRUST_PROXY: 'loopback', WS_MAX_SOCKETS_PER_IP: '1' });
+    const proxiedPort = await listen(behindProxy);
+    const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+    const u = await signUp(behindProxy);
+    await connected(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.7') }));
+    await connected(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.8') }));
+    const same = await refused(client(proxiedPort, { token: u.accessToken, ...from('203.0.113.7') }));
+    assert.equal(same.data?.code, 'REALTIME_TOO_MANY_SOCKETS');
+    const garbage = await refused(client(proxiedPort, { token: u.accessToken, ...from('not-an-address') }));
+    assert.equal(garbage.data?.code, 'BAD_REQUEST', 'as HTTP refuses a forwarded address that is no IP');
+
+    // Without TRUST_PROXY the header is the client's own say: ignored, the peer address counts.
+    const direct = await b.app({ WS_MAX_SOCKETS_PER_IP: '1' });
+    const directPort = await listen(direct);
+    const v = await signUp(direct);
+    await connected(client(directPort, { token: v.accessToken, ...from('203.0.113.7') }));
+    const second = await refused(client(directPort, { token: v.accessToken, ...from('203.0.113.8') }));
+    assert.equal(second.data?.code, 'REALTIME_TOO_MANY_SOCKETS');
+  });
+
   it('refuses more than 100 ids and a forged cursor', async () => {
     const u = await signUp(app);
     const ids = Array.from({ length: 101 }, () => u.userId).join(',');

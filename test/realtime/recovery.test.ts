@@ -82,6 +82,31 @@ describeBackends('connection-state recovery', (b) => {
     );
   });
 
+  it('a socket that heard nothing but session:welcome (its user already online in another tab) is recovered after a drop, with what it missed', async () => {
+    const owner = await signUp(a);
+    const room = await createRoom(a, owner);
+    const tab1 = client(portA, { token: owner.accessToken });
+    const online = nextEvent(tab1, 'presence:changed');
+    await connected(tab1);
+    await online;
+    // The user is online already: this tab's connection is no transition, so no event carries an offset but the welcome.
+    const tab2 = client(portA, { token: owner.accessToken });
+    const heard: string[] = [];
+    tab2.onAny((name: string) => heard.push(name));
+    const welcome = nextEvent<Heard>(tab2, 'session:welcome');
+    await connected(tab2);
+    const { data } = await welcome;
+    assert.equal(data.userId, owner.userId);
+    assert.ok(Date.parse(data.expiresAt as string) > Date.now(), 'the socket lives until its token expires');
+    assert.deepEqual(heard, ['session:welcome']);
+
+    const member = await signUp(other);
+    const missed = nextEvent<Heard>(tab2, 'room:member_joined');
+    await dropAndReconnect(tab2, () => join(other, member, room.id));
+    assert.equal(tab2.recovered, true, 'resumed from the welcome’s offset');
+    assert.deepEqual((await missed).data, { roomId: room.id, userId: member.userId, role: 'member' });
+  });
+
   it('a recovered socket still answers to its access token: a session revoked while it was away is refused on reconnect', async () => {
     const u = await signUp(a);
     const socket = await connected(client(portA, { token: u.accessToken }));

@@ -24,9 +24,9 @@ export default fp<{ ttlMs: number; ownerGraceMs: number }>(
       users: app.users,
       events: app.events,
       ttlMs,
-      currentRoomOf: (userId) => app.rooms.currentRoomId(userId),
+      currentRoomsOf: (userIds) => app.rooms.currentRoomIds(userIds),
       graceMs: ownerGraceMs,
-      away: (userId) => app.rooms.ownerAway(userId),
+      away: (userIds) => app.rooms.ownersAway(userIds),
       log: app.log.child({ module: 'presence' }),
     });
     presence.start();

@@ -1,12 +1,14 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../errors.ts';
+import { UserErrors, UserIdParams } from '../users/index.ts';
 import {
   ONLINE_PAGE_SIZE,
   OnlinePage,
   OnlineQuery,
   PresenceList,
   PresenceQuery,
+  UserProfile,
 } from './presence.schemas.ts';
 import type { PresenceService } from './presence.service.ts';
 
@@ -17,6 +19,23 @@ export default async function presenceRoutes(
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   // Under 'users' in the OpenAPI document, as in SPEC §5 ("Users and presence").
   const tags = ['users'];
+
+  // Here rather than in the users module: the profile is the users module's, the presence this
+  // module's, and only this module may depend on the other (it records lastSeenAt through users).
+  r.get(
+    '/users/:id',
+    {
+      schema: {
+        operationId: 'getUser',
+        summary: "A user's public profile and presence",
+        tags,
+        params: UserIdParams,
+        response: { 200: UserProfile },
+        errors: [UserErrors.USER_NOT_FOUND],
+      },
+    },
+    async (request) => presence.profile(request.params.id),
+  );
 
   r.get(
     '/presence',

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { PublicProfile } from '../users/index.ts';
 
 const strict = { additionalProperties: false };
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -26,14 +27,25 @@ export const OnlineQuery = Type.Object(
   strict,
 );
 
-export const Presence = Type.Object({
-  userId: Type.String({ format: 'uuid' }),
+/** A user's presence, as `GET /v1/users/:id` carries it. */
+export const PresenceState = Type.Object({
   status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
   lastSeenAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
     description: 'When the user last went offline; null while online or if never seen',
   }),
 });
+export type PresenceState = Static<typeof PresenceState>;
+
+/** One user's presence in `GET /v1/presence`: the same state, with whose it is. */
+export const Presence = Type.Object({
+  userId: Type.String({ format: 'uuid' }),
+  ...PresenceState.properties,
+});
 export type Presence = Static<typeof Presence>;
+
+/** `GET /v1/users/:id`: the users module's public profile and the presence this module knows. */
+export const UserProfile = Type.Object({ ...PublicProfile.properties, presence: PresenceState });
+export type UserProfile = Static<typeof UserProfile>;
 
 export const PresenceList = Type.Object({ items: Type.Array(Presence) });
 

@@ -10,11 +10,21 @@
 import { AppError, Errors } from '../../errors.ts';
 import type { Audience, Events } from '../../events.ts';
 import type { PresenceStore } from '../../infra/presence/store.ts';
+import { BatchQueue } from '../../lib/batch-queue.ts';
 import type { UsersService } from '../users/index.ts';
-import type { OnlinePage, Presence } from './presence.schemas.ts';
+import type { OnlinePage, Presence, PresenceState, UserProfile } from './presence.schemas.ts';
 
 const FLUSH_INTERVAL_MS = 5000;
 const SWEEP_BATCH = 500;
+/** Users whose current room one audience query reads (see #rooms). */
+const AUDIENCE_BATCH = 500;
+/** Ended graces one check handles (see #graceEnds). */
+const GRACE_BATCH = 500;
+/**
+ * How long the first ended grace waits for others: a mass disconnect's transitions, and so
+ * their graces' ends, come spread over a few hundred ms. Small beside ROOM_OWNER_GRACE (30 s).
+ */
+const GRACE_WINDOW_MS = 250;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface PresenceServiceDeps {
@@ -22,12 +32,12 @@ export interface PresenceServiceDeps {
   users: UsersService;
   events: Events;
   ttlMs: number;
-  /** The user's current room, whose members hear of their transitions. */
-  currentRoomOf(userId: string): Promise<string | undefined>;
+  /** The current room of each of these users who is in one (user id → room id): its members hear of their transitions. */
+  currentRoomsOf(userIds: string[]): Promise<ReadonlyMap<string, string>>;
   /** How long a user stays offline before `away` is called (ROOM_OWNER_GRACE). */
   graceMs: number;
-  /** The user went offline `graceMs` ago and has not come back (a room owner then leaves). */
-  away(userId: string): Promise<void>;
+  /** These users went offline `graceMs` ago and have not come back (a room owner among them leaves). */
+  away(userIds: string[]): Promise<void>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -40,9 +50,22 @@ export class PresenceService {
   #graces = new Map<string, NodeJS.Timeout>();
   /** Set by stop(): an instance shutting down starts no grace and ends none (its pools are closing). */
   #stopped = false;
+  /**
+   * The current rooms of transitioning users, read in batches: when many sockets go at once (a
+   * network drop, a peer instance's connections lapsing) their transitions share a few queries
+   * instead of one each, which queued the SQL pool; and announcements keep the transitions' order.
+   */
+  readonly #rooms: BatchQueue<string, string>;
+  /** Graces that ended, checked in batches: those of a mass disconnect end together too. */
+  readonly #graceEnds: BatchQueue<{ userId: string; at: number }>;
 
   constructor(deps: PresenceServiceDeps) {
     this.#d = deps;
+    this.#rooms = new BatchQueue((ids) => deps.currentRoomsOf(ids), { max: AUDIENCE_BATCH });
+    this.#graceEnds = new BatchQueue((ended) => this.#graceOver(ended), {
+      max: GRACE_BATCH,
+      windowMs: GRACE_WINDOW_MS,
+    });
   }
 
   /** A socket connected, or heartbeated: both (re-)register the connection for one TTL. */
@@ -64,14 +87,31 @@ export class PresenceService {
     const online = await this.#d.store.status(userIds);
     const offline = userIds.filter((_, i) => !online[i]);
     const saved = offline.length > 0 ? await this.#d.users.lastSeen(offline) : new Map<string, number>();
-    return userIds.map((userId, i) => {
-      const at = online[i] ? undefined : (this.#unsaved.get(userId) ?? saved.get(userId));
-      return {
-        userId,
-        status: online[i] ? 'online' : 'offline',
-        lastSeenAt: at === undefined ? null : new Date(at).toISOString(),
-      };
-    });
+    return userIds.map((userId, i) => ({
+      userId,
+      ...this.#state(userId, online[i] === true, saved.get(userId)),
+    }));
+  }
+
+  /**
+   * A user's public profile with their presence (GET /v1/users/:id): the status from one
+   * presence-store call, lastSeenAt as `statuses` gives it but through the users module's
+   * cache, so a warm profile read runs no SQL and is served while SQL is down, as before.
+   */
+  async profile(userId: string): Promise<UserProfile> {
+    const [profile, [online], saved] = await Promise.all([
+      this.#d.users.getPublicProfile(userId),
+      this.#d.store.status([userId]),
+      this.#d.users.lastSeenOf(userId),
+    ]);
+    return { ...profile, presence: this.#state(userId, online === true, saved ?? undefined) };
+  }
+
+  /** Online, or offline since this instance's unsaved time if any, else `saved` (SQL). */
+  #state(userId: string, online: boolean, saved: number | undefined): PresenceState {
+    if (online) return { status: 'online', lastSeenAt: null };
+    const at = this.#unsaved.get(userId) ?? saved;
+    return { status: 'offline', lastSeenAt: at === undefined ? null : new Date(at).toISOString() };
   }
 
   /** One page of online users (id order) and how many are online. */
@@ -124,7 +164,8 @@ export class PresenceService {
 
   async #sweep(): Promise<void> {
     try {
-      for (const userId of await this.#d.store.sweep(SWEEP_BATCH)) await this.#wentOffline(userId);
+      // All at once, not one after another: their audiences are then read in one batch.
+      await Promise.all((await this.#d.store.sweep(SWEEP_BATCH)).map((userId) => this.#wentOffline(userId)));
     } catch (err) {
       this.#d.log.warn({ err }, 'presence: sweep failed');
     }
@@ -135,7 +176,11 @@ export class PresenceService {
     this.#unsaved.set(userId, at);
     clearTimeout(this.#graces.get(userId));
     if (!this.#stopped) {
-      this.#graces.set(userId, setTimeout(() => void this.#graceOver(userId, at), this.#d.graceMs).unref());
+      const ended = () => {
+        this.#graces.delete(userId);
+        if (!this.#stopped) void this.#graceEnds.add({ userId, at });
+      };
+      this.#graces.set(userId, setTimeout(ended, this.#d.graceMs).unref());
     }
     await this.#changed(userId, 'offline', new Date(at).toISOString());
   }
@@ -144,19 +189,21 @@ export class PresenceService {
    * One instance announces each offline transition (the store decides it atomically), so one
    * grace runs per transition. It ends in `away` only if the user is still offline since that
    * transition: back online, or offline again since (that transition has its own grace, maybe
-   * on another instance, whose lastSeenAt is newer), it does nothing.
+   * on another instance, whose lastSeenAt is newer), it does nothing. Never throws.
    */
-  async #graceOver(userId: string, at: number): Promise<void> {
-    this.#graces.delete(userId);
-    if (this.#stopped) return;
+  async #graceOver(ended: { userId: string; at: number }[]): Promise<undefined> {
+    if (this.#stopped) return undefined;
     try {
-      const [now] = await this.statuses([userId]);
-      if (now?.status !== 'offline' || now.lastSeenAt !== new Date(at).toISOString()) return;
-      await this.#d.away(userId);
+      const now = await this.statuses(ended.map((e) => e.userId));
+      const away = ended.filter(
+        (e, i) => now[i]?.status === 'offline' && now[i].lastSeenAt === new Date(e.at).toISOString(),
+      );
+      if (away.length > 0) await this.#d.away(away.map((e) => e.userId));
     } catch (err) {
       // A grace that ended while the instance shut down lost its pools: nothing to report.
       if (!this.#stopped) this.#d.log.warn({ err }, 'presence: the end of a grace was not applied');
     }
+    return undefined;
   }
 
   async #changed(userId: string, status: 'online' | 'offline', lastSeenAt: string | null): Promise<void> {
@@ -174,7 +221,7 @@ export class PresenceService {
    */
   async #audienceOf(userId: string): Promise<Audience> {
     try {
-      const room = await this.#d.currentRoomOf(userId);
+      const room = await this.#rooms.add(userId);
       return { users: [userId], ...(room !== undefined && { rooms: [room] }) };
     } catch (err) {
       this.#d.log.warn({ err }, 'presence: current room unknown; telling the user only');

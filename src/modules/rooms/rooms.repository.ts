@@ -85,6 +85,28 @@ export class RoomsRepository {
       .executeTakeFirst();
   }
 
+  /** The current room of each of these users who is in one: one query for the whole list. */
+  async currentRoomsOf(userIds: readonly string[]): Promise<{ user_id: string; room_id: string }[]> {
+    if (userIds.length === 0) return [];
+    return this.#db
+      .selectFrom('room_current_member')
+      .select(['user_id', 'room_id'])
+      .where('user_id', 'in', userIds)
+      .execute();
+  }
+
+  /** The current room of each of these users who holds the owner role in it: one query for the whole list. */
+  async ownedCurrentRooms(userIds: readonly string[]): Promise<{ user_id: string; room_id: string }[]> {
+    if (userIds.length === 0) return [];
+    return this.#db
+      .selectFrom('room_current_member as c')
+      .innerJoin('room_members as m', 'm.id', 'c.member_id')
+      .select(['c.user_id', 'c.room_id'])
+      .where('c.user_id', 'in', userIds)
+      .where('m.role', '=', 'owner')
+      .execute();
+  }
+
   async findById(id: string, trx?: Transaction<DB>): Promise<RoomRow | undefined> {
     return (trx ?? this.#db).selectFrom('rooms').selectAll().where('id', '=', id).executeTakeFirst();
   }

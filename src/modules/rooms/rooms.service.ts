@@ -510,25 +510,35 @@ export class RoomsService {
   }
 
   /**
-   * The user was away (no socket on any instance) for the owner grace: if they own their
-   * current room they leave it, and ownership passes on (SPEC §5). Whether they still own
-   * it is decided under the room's lock, so a second caller (another instance, a repeated
-   * timer) or a transfer meanwhile changes nothing.
+   * These users were away (no socket on any instance) for the owner grace: each who owns
+   * their current room leaves it, and ownership passes on (SPEC §5). One query finds the
+   * owners among them (few, even when a mass disconnect's graces end together); whether
+   * each still owns the room is decided under the room's lock, so a second caller (another
+   * instance, a repeated timer) or a transfer meanwhile changes nothing. Every owner is
+   * tried; the first unexpected failure is thrown afterwards.
    */
-  async ownerAway(userId: string): Promise<void> {
-    const roomId = await this.currentRoomId(userId);
-    if (roomId === undefined) return;
-    try {
-      await this.change(userId, { type: 'leave', roomId, ifOwner: true });
-    } catch (err) {
-      // They left or were moved out since the read: nothing is left to do.
-      if (!(err instanceof AppError && err.code === RoomErrors.ROOM_NOT_MEMBER)) throw err;
+  async ownersAway(userIds: readonly string[]): Promise<void> {
+    let failure: unknown;
+    for (const { user_id, room_id } of await this.#rooms.ownedCurrentRooms(userIds)) {
+      try {
+        await this.change(user_id, { type: 'leave', roomId: room_id, ifOwner: true });
+      } catch (err) {
+        // They left or were moved out since the read: nothing is left to do.
+        if (!(err instanceof AppError && err.code === RoomErrors.ROOM_NOT_MEMBER)) failure ??= err;
+      }
     }
+    if (failure !== undefined) throw failure;
   }
 
   /** The id of the user's current room, or undefined; from SQL (it authorizes `typing`). */
   async currentRoomId(userId: string): Promise<string | undefined> {
     return (await this.#rooms.currentOf(userId))?.room_id;
+  }
+
+  /** The current room of each of these users who is in one (user id → room id); one SQL query. */
+  async currentRoomIds(userIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = await this.#rooms.currentRoomsOf(userIds);
+    return new Map(rows.map((r) => [r.user_id, r.room_id]));
   }
 
   /** Active public rooms (of one language), most participants first, then newest; see the walk above. */

@@ -11,7 +11,7 @@ import { UsersService } from './users.service.ts';
 export { normalizeEmail } from './emails.ts';
 export { UserErrors } from './users.errors.ts';
 export type { UserRow } from './users.repository.ts';
-export { Account, DisplayName } from './users.schemas.ts';
+export { Account, DisplayName, PublicProfile, UserIdParams } from './users.schemas.ts';
 export { displayNameOr, type NewUser, type UsersService } from './users.service.ts';
 export { accountView } from './users.view.ts';
 

@@ -2,12 +2,22 @@
  * SQL for the users table. One intent-named method per query; every method
  * takes an optional transaction so services can compose them atomically.
  */
-import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import {
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  sql,
+  type Transaction,
+  type Updateable,
+} from 'kysely';
 import type { DB, UsersTable } from '../../infra/db/schema.ts';
 
 export type UserRow = Selectable<UsersTable>;
 export type PublicUserRow = Pick<UserRow, 'id' | 'display_name' | 'avatar_url' | 'created_at'>;
 export type ProfilePatch = Pick<Updateable<UsersTable>, 'display_name' | 'avatar_url'>;
+
+/** Users per last_seen_at UPDATE (five parameters each: far below either database’s limit). */
+const LAST_SEEN_BATCH = 500;
 
 export class UsersRepository {
   readonly #db: Kysely<DB>;
@@ -73,13 +83,27 @@ export class UsersRepository {
     return true;
   }
 
-  /** Sets last_seen_at of each user, never moving it backwards; one statement per user, in one transaction. */
+  /**
+   * Sets last_seen_at of each user, never moving it backwards: one UPDATE per LAST_SEEN_BATCH
+   * users (a `CASE id` maps each to its time), so a mass disconnect's batch is a statement or
+   * two, not one per user.
+   */
   async recordLastSeen(seen: ReadonlyMap<string, number>, trx: Transaction<DB>): Promise<void> {
-    for (const [id, at] of seen) {
+    const entries = [...seen];
+    for (let i = 0; i < entries.length; i += LAST_SEEN_BATCH) {
+      const batch = entries.slice(i, i + LAST_SEEN_BATCH);
+      const at = sql<number>`case ${sql.ref('id')} ${sql.join(
+        batch.map(([id, time]) => sql`when ${id} then ${time}`),
+        sql` `,
+      )} end`;
       await trx
         .updateTable('users')
         .set({ last_seen_at: at })
-        .where('id', '=', id)
+        .where(
+          'id',
+          'in',
+          batch.map(([id]) => id),
+        )
         .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
         .execute();
     }

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../principal.ts';
 import { UserErrors } from './users.errors.ts';
-import { Account, PublicProfile, UpdateMeBody, UserIdParams } from './users.schemas.ts';
+import { Account, UpdateMeBody } from './users.schemas.ts';
 import type { UsersService } from './users.service.ts';
 
 export default async function usersRoutes(
@@ -13,6 +13,8 @@ export default async function usersRoutes(
   const tags = ['users'];
   // The account behind a live session can vanish between the access step and the read.
   const errors = [UserErrors.USER_NOT_FOUND];
+  // GET /v1/users/:id (the public profile with presence) is the presence module's: it needs both
+  // modules, and presence already depends on users (lastSeenAt), so users cannot call presence.
 
   r.get(
     '/me',
@@ -43,20 +45,5 @@ export default async function usersRoutes(
       });
       return users.getAccount(userId);
     },
-  );
-
-  r.get(
-    '/users/:id',
-    {
-      schema: {
-        operationId: 'getUser',
-        summary: "A user's public profile",
-        tags,
-        params: UserIdParams,
-        response: { 200: PublicProfile },
-        errors,
-      },
-    },
-    async (request) => users.getPublicProfile(request.params.id),
   );
 }

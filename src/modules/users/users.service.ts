@@ -21,6 +21,7 @@ import { accountView } from './users.view.ts';
 
 const PROFILES = 'user-profile';
 const ACCOUNTS = 'user-account';
+const LAST_SEEN = 'user-last-seen';
 const PROFILE_CACHE = { ttl: Ttl.medium, grace: Ttl.long };
 /** The owner's own view: fresh within the TTL, never served stale on a loader failure. */
 const ACCOUNT_CACHE = { ttl: Ttl.medium };
@@ -197,15 +198,34 @@ export class UsersService {
     afterCommit(() => this.#forget(id));
   }
 
-  /** Records when users went offline (presence), in one transaction; a later time never goes backwards. */
+  /**
+   * Records when users went offline (presence), in one transaction; a later time never goes
+   * backwards. `lastSeenOf` serves the new times once this returns.
+   */
   async recordLastSeen(seen: ReadonlyMap<string, number>): Promise<void> {
     if (seen.size === 0) return;
-    await unitOfWork(this.#db, (trx) => this.#users.recordLastSeen(seen, trx));
+    await unitOfWork(this.#db, async (trx, afterCommit) => {
+      await this.#users.recordLastSeen(seen, trx);
+      afterCommit(() => this.#cache.invalidate(LAST_SEEN, [...seen.keys()]));
+    });
   }
 
-  /** When each of these users last went offline, for those ever seen. */
+  /** When each of these users last went offline, for those ever seen; from SQL, one query. */
   lastSeen(ids: readonly string[]): Promise<Map<string, number>> {
     return this.#users.lastSeen(ids);
+  }
+
+  /**
+   * When one user last went offline (null: never seen, or no such user), through the cache
+   * like their profile: a profile read stays SQL-free when warm, and is served while SQL is down.
+   */
+  lastSeenOf(id: string): Promise<number | null> {
+    return this.#cache.getOrSet(
+      LAST_SEEN,
+      id,
+      async () => (await this.#users.lastSeen([id])).get(id) ?? null,
+      PROFILE_CACHE,
+    );
   }
 
   async #forget(id: string): Promise<void> {
