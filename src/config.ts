@@ -137,6 +137,8 @@ export interface Config {
     maxSocketsPerIp: number;
     /** A room owner offline (no socket on any instance) this long leaves the room, which passes on (SPEC §5). */
     roomOwnerGraceMs: number;
+    /** How often each instance measures delivery with its probe (src/realtime/probe.ts); 0 = off. */
+    probeIntervalMs: number;
   };
 }
 
@@ -503,6 +505,8 @@ export function loadConfig(env: Env): Readonly<Config> {
       maxSocketsPerUser: r.int('WS_MAX_SOCKETS_PER_USER', 10, 1, 10_000),
       maxSocketsPerIp: r.int('WS_MAX_SOCKETS_PER_IP', 100, 1, 1_000_000),
       roomOwnerGraceMs: r.duration('ROOM_OWNER_GRACE', '30s'),
+      probeIntervalMs:
+        r.raw('REALTIME_PROBE_INTERVAL') === '0' ? 0 : r.duration('REALTIME_PROBE_INTERVAL', '15s'),
     },
   };
 

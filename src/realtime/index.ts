@@ -20,6 +20,7 @@ import { AuthErrors } from '../modules/auth/index.ts';
 import { clientAddress, type Principal, proxyTrust } from '../principal.ts';
 import { clientEvents, type SocketContext } from './client-events.ts';
 import { type Ack, errorAck, serverEvent } from './envelope.ts';
+import { deliveryProbe } from './probe.ts';
 import { RealtimeErrors } from './realtime.errors.ts';
 
 /** E3 (RELIABILITY): a larger frame closes the connection. */
@@ -106,6 +107,8 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     () => nsp.sockets.size,
   );
   io.of('/').use((_socket, next) => next(refusal(Errors.NOT_FOUND, 'Use the /v1 namespace')));
+  // Its own namespace and hooks; the latter run before the gateway's below.
+  if (config.realtime.probeIntervalMs > 0) deliveryProbe(app, io, config.realtime.probeIntervalMs);
 
   const perUser = new Map<string, number>();
   const perIp = new Map<string, number>();

@@ -9,13 +9,15 @@ export interface ConnectOptions {
   query?: Record<string, string>;
   /** Let the client reconnect by itself (off by default: a test decides). */
   reconnection?: boolean;
+  /** Default /v1. */
+  namespace?: string;
 }
 
 const open: Socket[] = [];
 
-/** A client socket on namespace /v1 over WebSocket only; closed by `closeSockets()`. */
+/** A client socket (namespace /v1 unless told) over WebSocket only; closed by `closeSockets()`. */
 export function client(port: number, o: ConnectOptions = {}): Socket {
-  const socket = io(`http://127.0.0.1:${port}/v1`, {
+  const socket = io(`http://127.0.0.1:${port}${o.namespace ?? '/v1'}`, {
     transports: ['websocket'],
     auth: o.token === undefined ? {} : { token: o.token },
     extraHeaders: { ...o.headers, ...(o.origin !== undefined && { origin: o.origin }) },

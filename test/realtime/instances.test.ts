@@ -1,12 +1,13 @@
 /**
  * Two instances sharing MariaDB and Redis, with the real socket.io-client
  * (STYLE rule 13): delivery, revocation and presence across instances, an
- * instance killed (F11) and Redis killed mid-run.
+ * instance killed (F11), an instance paused (J6) and Redis killed mid-run.
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
+import { PROBE_TIMEOUT_MS } from '../../src/realtime/probe.ts';
 import { describeBackends } from '../helpers/backends.ts';
 import { listen, signUp } from '../helpers/fixtures.ts';
 import { counterValue, startServer } from '../helpers/process.ts';
@@ -21,6 +22,7 @@ import {
   request,
 } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { call, createRoom } from '../modules/rooms/helpers.ts';
 
 describeBackends(
   'real time across instances',
@@ -124,6 +126,116 @@ describeBackends(
         assert.ok(took < 3000 + 1000, `${took}`);
       } finally {
         await doomed.stop();
+      }
+    });
+
+    it('J6: B paused (SIGSTOP): A answers HTTP, delivers to its own sockets, counts its probes failed within the request timeout, no unhandled rejection; B catches up after SIGCONT', async (t) => {
+      const intervalMs = 200;
+      const probing = { REALTIME_PROBE_INTERVAL: `${intervalMs}ms` };
+      const x = await b.app(probing);
+      const px = await listen(x);
+      const paused = await startServer(b.env({ ...probing, LOG_LEVEL: 'warn' }));
+      const rejections: unknown[] = [];
+      const onRejection = (err: unknown) => rejections.push(err);
+      process.on('unhandledRejection', onRejection);
+      const metric = async (name: string) => counterValue((await x.inject('/metrics')).body, name, {});
+      try {
+        const owner = await signUp(x);
+        const room = await createRoom(x, owner);
+        const onX = await connected(client(px, { token: owner.accessToken }));
+        const revokedHere = await signUp(x);
+        const revokedHereSocket = await connected(client(px, { token: revokedHere.accessToken }));
+        const revokedThere = await signUp(x);
+        const revokedThereSocket = await connected(client(paused.port, { token: revokedThere.accessToken }));
+        const listener = await signUp(x);
+        const onB = await connected(client(paused.port, { token: listener.accessToken }));
+        // Both instances answer the probe before the pause.
+        await waitFor(async () => (await metric('parley_ws_delivery_seconds_count')) > 0, {
+          what: 'a probe round trip across both instances',
+        });
+        const failedBefore = await metric('parley_ws_probe_failures_total');
+
+        paused.child.kill('SIGSTOP');
+        const stoppedAt = performance.now();
+        try {
+          const timings: number[] = [];
+          const timed = async <T>(run: () => Promise<T>): Promise<T> => {
+            const started = performance.now();
+            const result = await run();
+            timings.push(performance.now() - started);
+            return result;
+          };
+          // Joins and leaves move sockets through the adapter's stream: no answer from B is awaited.
+          for (let i = 0; i < 3; i++) {
+            const joiner = await signUp(x);
+            const heard = nextEvent<{ data: { userId: string } }>(onX, 'room:member_joined', 1000);
+            assert.equal(
+              (await timed(() => call(x, joiner, 'POST', `/v1/rooms/${room.id}/join`))).status,
+              200,
+            );
+            assert.equal((await heard).data.userId, joiner.userId, 'A delivers to its own sockets');
+            const left = nextEvent<{ data: { userId: string } }>(onX, 'room:member_left', 1000);
+            assert.equal(
+              (await timed(() => call(x, joiner, 'POST', `/v1/rooms/${room.id}/leave`))).status,
+              204,
+            );
+            assert.equal((await left).data.userId, joiner.userId);
+          }
+          // Revocations: A disconnects its own socket at once; B's waits for B.
+          const gone = disconnected(revokedHereSocket);
+          const logout = (u: typeof owner) => timed(() => call(x, u, 'POST', '/v1/auth/logout'));
+          assert.equal((await logout(revokedHere)).status, 204);
+          assert.equal(await gone, 'io server disconnect');
+          assert.equal((await logout(revokedThere)).status, 204);
+          t.diagnostic(`A's HTTP with B paused: ${timings.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+          // A contract bound far above the measured tens of ms: nothing on A waits for B.
+          assert.ok(Math.max(...timings) < 1000, String(timings));
+
+          // The probe needs every instance's answer: it fails at its timeout instead of hanging.
+          await waitFor(async () => (await metric('parley_ws_probe_failures_total')) > failedBefore, {
+            timeoutMs: 3 * (PROBE_TIMEOUT_MS + intervalMs),
+            what: 'a failed probe counted on A',
+          });
+          const degradedMs = performance.now() - stoppedAt;
+          t.diagnostic(`J6: A's first probe failure ${degradedMs.toFixed(0)} ms after SIGSTOP`);
+          // The probe in flight at the stop, then its 5 s timeout; 3 s of scheduling slack.
+          assert.ok(degradedMs < PROBE_TIMEOUT_MS + intervalMs + 3000, String(degradedMs));
+          assert.equal((await x.inject('/health/live')).statusCode, 200);
+        } finally {
+          paused.child.kill('SIGCONT');
+        }
+
+        // B replays the stream it missed: the revocation made on A reaches B's socket.
+        assert.equal(await disconnected(revokedThereSocket), 'io server disconnect');
+        const resumedAt = performance.now();
+        await waitFor(
+          async () => {
+            const got = nextEvent(onB, 'test:probe', 500).then(
+              () => true,
+              () => false,
+            );
+            x.events.publish('client.deliver', {
+              type: 'test:probe',
+              data: null,
+              to: { users: [listener.userId] },
+            });
+            return got;
+          },
+          { timeoutMs: 10_000, what: 'cross-instance delivery after SIGCONT' },
+        );
+        t.diagnostic(`delivery A → B back ${(performance.now() - resumedAt).toFixed(0)} ms after SIGCONT`);
+        const rounds = await metric('parley_ws_delivery_seconds_count');
+        await waitFor(async () => (await metric('parley_ws_delivery_seconds_count')) > rounds, {
+          timeoutMs: 3 * (PROBE_TIMEOUT_MS + intervalMs),
+          what: 'a probe round trip after SIGCONT',
+        });
+        assert.equal(paused.child.exitCode, null, paused.output());
+        assert.doesNotMatch(paused.output(), /unhandled|"level":(50|60)/i);
+        assert.deepEqual(rejections, []);
+      } finally {
+        process.off('unhandledRejection', onRejection);
+        paused.child.kill('SIGCONT');
+        await paused.stop();
       }
     });
 

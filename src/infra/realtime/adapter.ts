@@ -5,6 +5,14 @@
  * recovery sessions), on its own connection with the `worker` profile — the
  * adapter waits out an outage instead of failing fast. Embedded mode: none,
  * i.e. Socket.IO's in-memory adapter.
+ *
+ * Cluster requests (those that wait for other instances' answers: fetchSockets,
+ * serverSideEmit with an ack, an acknowledged broadcast) expect an answer from every
+ * instance subscribed to the namespace's channel, a paused one included. This adapter has
+ * no `requestsTimeout` option: fetchSockets and serverSideEmit give up after
+ * socket.io-adapter's fixed 5 s (RELIABILITY J6's bound), an acknowledged broadcast after
+ * its caller's `timeout()`. Parley's own requests are the delivery probe's broadcasts
+ * (src/realtime/probe.ts); joins, leaves, disconnects and emits wait for no instance.
  */
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { ServerOptions } from 'socket.io';
@@ -27,6 +35,8 @@ export interface RealtimeAdapter {
 interface Log {
   warn(obj: object, msg: string): void;
 }
+
+type AdapterFactory = ReturnType<typeof createAdapter>;
 
 /** Called on each 'error' event of any adapter connection (a reconnect attempt failing counts). */
 type OnError = (err: Error) => void;
@@ -64,6 +74,35 @@ function trackDuplicates(client: RedisClient, duplicates: RedisClient[], log: Lo
   };
 }
 
+/**
+ * Two kinds of promise the adapter leaves without a rejection handler: the commands whose
+ * promise it drops (the PUBLISH of an acknowledged broadcast, the SET storing a disconnected
+ * socket's recovery session) and serverCount(), which Socket.IO's broadcast operator reads
+ * without a catch. While Redis is away their commands wait for it; closing the
+ * connection then (a shutdown) or an error reply rejects them, and an unhandled rejection ends
+ * the process (RELIABILITY J6). A dropped command's failure is left to what it serves (a lost
+ * recovery session: that client re-fetches over HTTP); a server count Redis could not give is
+ * unknown (Infinity), so a request waiting for answers ends at its timeout, as for a silent
+ * instance.
+ */
+function guardRejections(client: RedisClient, factory: AdapterFactory): AdapterFactory {
+  for (const name of ['publish', 'set'] as const) {
+    const command = (client[name] as (...args: unknown[]) => Promise<unknown>).bind(client);
+    (client as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const reply = command(...args);
+      reply.catch(() => {});
+      return reply;
+    };
+  }
+  // Socket.IO calls it with `new`: a function, not an arrow.
+  return function guarded(nsp) {
+    const adapter = factory(nsp);
+    const serverCount = adapter.serverCount.bind(adapter);
+    adapter.serverCount = () => serverCount().catch(() => Number.POSITIVE_INFINITY);
+    return adapter;
+  };
+}
+
 export function createRealtimeAdapter(
   config: Config['redis'],
   keys: RedisKeys['realtime'],
@@ -91,11 +130,14 @@ export function createRealtimeAdapter(
   // Connects in the background: a missing Redis must not stop the start-up (SPEC §1.3).
   client.connect().catch(() => {});
   return {
-    adapter: createAdapter(client, {
-      streamName: keys.stream,
-      channelPrefix: keys.channelPrefix,
-      sessionKeyPrefix: keys.sessionPrefix,
-    }),
+    adapter: guardRejections(
+      client,
+      createAdapter(client, {
+        streamName: keys.stream,
+        channelPrefix: keys.channelPrefix,
+        sessionKeyPrefix: keys.sessionPrefix,
+      }),
+    ),
     status() {
       const connections = [client, ...duplicates];
       const notReady = connections.filter((c) => c.status !== 'ready');
