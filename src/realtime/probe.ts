@@ -15,14 +15,15 @@
  * stream, so the stream reader's wait is not in the figure (that connection's state is in
  * /health/ready).
  *
- * Not socket.io-client, which is a development dependency: the probe speaks the few packets of
- * the Socket.IO protocol (v5 over Engine.IO v4) it needs over Node's own WebSocket.
+ * The probe's client is socket.io-client, the same library Parley's clients use: the round trip
+ * is what one of them would see from this host.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
 import type { Server } from 'socket.io';
+import { io as connect, type Socket } from 'socket.io-client';
 
 const NAMESPACE = '/_probe';
 /**
@@ -33,81 +34,50 @@ export const PROBE_TIMEOUT_MS = 5000;
 
 type FailureReason = 'timeout' | 'unconnected';
 
-/**
- * The probe's own client: connects with the instance's key and acknowledges every event.
- * Engine.IO packets: `0` open, `2` ping (answered `3`), `4` message; a message carries a
- * Socket.IO packet: `0` connect, `1` disconnect, `2` event (with an ack id), `3` ack, `4` refusal.
- */
+/** The probe's own client: connects with the instance's key and acknowledges every probe. */
 class ProbeSocket {
-  readonly #url: string;
-  readonly #key: string;
-  #ws: WebSocket | undefined;
-  /** Settles once the current connection is in the namespace (true) or has failed (false). */
-  #admitted: Promise<boolean> = Promise.resolve(false);
-  #settle: (admitted: boolean) => void = () => {};
+  readonly #socket: Socket;
 
-  constructor(url: string, key: string) {
-    this.#url = url;
-    this.#key = key;
+  constructor(url: string, key: string, path: string) {
+    this.#socket = connect(url, {
+      path,
+      auth: { token: key },
+      transports: ['websocket'],
+      autoConnect: false,
+      reconnectionDelayMax: 2000,
+    });
+    this.#socket.on('probe', (ack: () => void) => ack());
   }
 
-  /**
-   * Resolves true once the socket is in the namespace, opening a connection unless one is open
-   * or opening; false when that fails or takes over `timeoutMs`.
-   */
+  /** Resolves true once the socket is in the namespace (connecting it first); false after `timeoutMs`. */
   async ready(timeoutMs: number): Promise<boolean> {
-    if (!this.#ws) this.#open();
+    const socket = this.#socket;
+    if (socket.connected) return true;
+    if (!socket.active) socket.connect();
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, false);
-    });
+    let onConnect: (() => void) | undefined;
     try {
-      return await Promise.race([this.#admitted, late]);
+      return await new Promise<boolean>((resolve) => {
+        onConnect = () => resolve(true);
+        socket.once('connect', onConnect);
+        timer = setTimeout(resolve, timeoutMs, false);
+      });
     } finally {
       clearTimeout(timer);
+      if (onConnect) socket.off('connect', onConnect);
     }
   }
 
-  #open(): void {
-    const ws = new WebSocket(this.#url);
-    this.#ws = ws;
-    this.#admitted = new Promise((resolve) => {
-      this.#settle = resolve;
-    });
-    ws.onmessage = ({ data }) => this.#onPacket(ws, String(data));
-    ws.onclose = () => {
-      if (this.#ws !== ws) return;
-      this.#ws = undefined;
-      this.#settle(false);
-    };
-    // A close event follows every error.
-    ws.onerror = () => {};
-  }
-
-  #onPacket(ws: WebSocket, packet: string): void {
-    if (packet === '2') ws.send('3');
-    else if (packet.startsWith('0')) ws.send(`40${NAMESPACE},${JSON.stringify({ token: this.#key })}`);
-    else if (packet.startsWith(`40${NAMESPACE},`)) this.#settle(true);
-    else if (packet.startsWith(`42${NAMESPACE},`)) {
-      const id = /^\d+/.exec(packet.slice(NAMESPACE.length + 3))?.[0];
-      if (id !== undefined) ws.send(`43${NAMESPACE},${id}[]`);
-    } else if (packet.startsWith(`41${NAMESPACE},`) || packet.startsWith(`44${NAMESPACE},`)) ws.close();
-  }
-
+  /** A namespace disconnect, unlike a dropped transport, leaves no recovery session in the adapter. */
   close(): void {
-    const ws = this.#ws;
-    this.#ws = undefined;
-    this.#settle(false);
-    // A namespace disconnect, unlike a dropped transport, leaves no recovery session in the adapter.
-    if (ws?.readyState === WebSocket.OPEN) ws.send(`41${NAMESPACE},`);
-    ws?.close();
+    this.#socket.disconnect();
   }
 }
 
 /** The instance's own address as a client reaches it: a wildcard listener answers on loopback. */
-function loopbackUrl({ address, family, port }: AddressInfo, path: string): string {
+function loopbackUrl({ address, family, port }: AddressInfo): string {
   const host = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
-  return `ws://${family === 'IPv6' ? `[${host}]` : host}:${port}${path}/?EIO=4&transport=websocket`;
+  return `http://${family === 'IPv6' ? `[${host}]` : host}:${port}${NAMESPACE}`;
 }
 
 /**
@@ -184,7 +154,7 @@ export function deliveryProbe(app: FastifyInstance, io: Server, intervalMs: numb
     const address = app.server.address();
     if (address === null || typeof address === 'string') return;
     // It connects at the first round, which waits for that.
-    own = new ProbeSocket(loopbackUrl(address, io.path()), key);
+    own = new ProbeSocket(loopbackUrl(address), key, io.path());
     schedule(own);
   });
   app.addHook('preClose', async () => {
