@@ -10,6 +10,10 @@
  *   else: no rate limiting, SQL fallback, revocation semantics, metrics,
  *   request ids or security headers. It shows what those cost on Parley's
  *   /v1/me.
+ * - `GET /me-headers`: the same, answering with the response fields Parley's
+ *   /v1/me carries (security headers, `x-request-id`, `RateLimit` and
+ *   `RateLimit-Policy`) and nothing more: what the required fields alone cost
+ *   the server and the client.
  *
  *   How the two commands travel (BASELINE_ME_REDIS):
  *   - `auto` (default): the two commands are issued together on a client with
@@ -22,9 +26,11 @@
  * Needs JWT_SECRET, REDIS_URL, BASELINE_SESSION_KEY and BASELINE_ACCOUNT_KEY
  * (`<sid>` / `<sub>` are replaced by the token's session id / subject).
  */
+import { randomUUID } from 'node:crypto';
 import { createVerifier } from 'fast-jwt';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
+import { SECURITY_HEADERS } from '../src/http/security.ts';
 
 const app = Fastify({ logger: false });
 app.get('/ping', async () => ({ status: 'ok' }));
@@ -52,7 +58,7 @@ if (JWT_SECRET && REDIS_URL && BASELINE_SESSION_KEY && BASELINE_ACCOUNT_KEY) {
     for (const [err] of replies) if (err) throw err;
     return [replies[0]?.[1] as number, replies[1]?.[1] as string | null];
   };
-  app.get('/me', async (request, reply) => {
+  const me = (withParleyFields: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
     let claims: { sid: string; sub: string };
     try {
       claims = verify((request.headers.authorization ?? '').slice('Bearer '.length));
@@ -61,11 +67,21 @@ if (JWT_SECRET && REDIS_URL && BASELINE_SESSION_KEY && BASELINE_ACCOUNT_KEY) {
     }
     const [live, account] = await read(claims.sid, claims.sub);
     if (live !== 1 || account === null) return reply.code(401).send({ status: 401 });
+    if (withParleyFields) {
+      reply.headers(SECURITY_HEADERS);
+      reply.header('x-request-id', randomUUID());
+      reply.header('ratelimit-policy', '"api_user";q=600;w=60');
+      reply.header('ratelimit', `"api_user";r=${599 - (Date.now() % 600)};t=60`);
+    }
     // The stored JSON is the answer: no parse and re-serialise.
     return reply.type('application/json; charset=utf-8').send(account);
-  });
+  };
+  app.get('/me', me(false));
+  app.get('/me-headers', me(true));
   app.addHook('onClose', async () => redis.disconnect());
 }
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
 process.send?.('ready');
+// A normal exit on SIGTERM, so `--cpu-prof` (BENCH_CPU_PROF) writes its profile.
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -7,10 +7,11 @@
  *   in turn — every request carries the next account's token, round-robin over
  *   all of them across all connections, so no two requests in flight share a
  *   session or a budget — next to the minimal stack's `/me` (fast-jwt verify +
- *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, measured
- *   before and after Parley in the same run. Printed: req/s, p50/p99, the
- *   ratios of req/s and p99 to the minimal stack (its best run: higher req/s,
- *   lower p99), and the CPU µs per request of the servers (utime + stime from
+ *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, and the
+ *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (3)
+ *   interleaved rounds of BENCH_ROUND_DURATION (5) s. Printed: req/s, p50/p99,
+ *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
+ *   and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
  *   beside the same figure for the Redis server (its pid from INFO, when it
  *   runs on this machine) and for this process, the load generator: on a
@@ -36,13 +37,14 @@
  *   `micro`, `rooms` (bench/rooms.ts) and `realtime` (bench/realtime.ts), which
  *   `npm run bench` runs after this file.
  *   Default: all. E.g. `BENCH_ONLY=me npm run bench`.
- * - BENCH_CPU_PROF=<dir>: the Parley process under load runs with
- *   `--cpu-prof --cpu-prof-dir=<dir>` (the profile is written when it exits;
- *   `node bench/profile-top.ts <file>` summarises it).
+ * - BENCH_CPU_PROF=<dir>: the Parley process under load and the minimal stack
+ *   run with `--cpu-prof`, writing <dir>/parley.cpuprofile and
+ *   <dir>/minimal.cpuprofile when they exit (`node bench/profile-top.ts <file>`
+ *   summarises one).
  * - BENCH_VARIANTS=<label>=<path/to/server.ts>[;…]: more Parley builds (e.g. a
  *   copy of src/ with a candidate fix) started beside the current one, same
- *   database, Redis and accounts; the headline /v1/me scenario is measured on
- *   each right after the current build, so fixes compare within one run.
+ *   database, Redis and accounts; each is a contender of every headline round,
+ *   so fixes compare within one run.
  * - BASELINE_ME_REDIS=auto|pipeline: how the minimal /me sends its two commands
  *   (bench/baseline.ts; default auto).
  */
@@ -67,6 +69,15 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 /** Accounts (each with its own session) the headline /v1/me scenario rotates through. */
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
+/**
+ * The headline runs in rounds: each round measures every contender once (the minimal
+ * stack, Parley, the variants, the minimal stack with Parley's response fields), in an
+ * order rotated from round to round, and each ratio is taken within its round. A
+ * shared machine whose speed drifts during the run (it does, by 30 % and more, here)
+ * then weighs on all contenders alike; the headline is the median of the rounds.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_DURATION_S = Number(process.env.BENCH_ROUND_DURATION ?? 5);
 /** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
 const GROUPS = [
   'ping',
@@ -95,6 +106,8 @@ const PASSWORD = 'correct horse battery staple';
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 interface Scenario {
+  /** Seconds of load after the warm-up (default BENCH_DURATION). */
+  durationS?: number;
   name: string;
   url: string;
   method?: 'GET' | 'POST';
@@ -122,6 +135,41 @@ interface Result {
   /** The same for the Redis server and for this process (the load generator), beside every figure. */
   redisUs?: number;
   clientUs?: number;
+}
+
+/** One server measured in every round of the headline. */
+interface Contender {
+  key: string;
+  name: string;
+  url: string;
+  cpuOf: ChildProcess[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** One table row for a contender's rounds: requests and failures summed, the rest their medians. */
+function combined(name: string, results: Result[]): Result {
+  const mid = (figure: (r: Result) => number | undefined) => {
+    const values = results.map(figure).filter((v): v is number => v !== undefined);
+    return values.length > 0 ? median(values) : undefined;
+  };
+  return {
+    name,
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    failures: results.reduce((n, r) => n + r.failures, 0),
+    rps: Math.round(mid((r) => r.rps) ?? 0),
+    p50: mid((r) => r.p50) ?? 0,
+    p99: mid((r) => r.p99) ?? 0,
+    cpuUs: mid((r) => r.cpuUs),
+    redisUs: mid((r) => r.redisUs),
+    clientUs: mid((r) => r.clientUs),
+  };
 }
 
 /** utime + stime of a process so far, µs (Linux /proc; undefined elsewhere). */
@@ -161,6 +209,7 @@ async function measure(scenario: Scenario): Promise<Result> {
     connections = CONNECTIONS,
     expect = 200,
     cpuOf = [],
+    durationS = DURATION_S,
   } = scenario;
   const requests = each && [
     {
@@ -178,7 +227,7 @@ async function measure(scenario: Scenario): Promise<Result> {
   const cpuBefore = cpuOfAll(cpuOf);
   const redisBefore = cpuTimeUs(redisPid);
   const clientBefore = process.cpuUsage();
-  const r = await autocannon({ ...options, duration: DURATION_S });
+  const r = await autocannon({ ...options, duration: durationS });
   const cpuAfter = cpuOfAll(cpuOf);
   const redisAfter = cpuTimeUs(redisPid);
   const client = process.cpuUsage(clientBefore);
@@ -309,21 +358,23 @@ try {
   const ports = [await freePort(), await freePort()];
   const baselineSessionKey = `${prefix}baseline:session:<sid>`;
   const baselineAccountKey = `${prefix}baseline:account:<sub>`;
-  const baselineProcess = start('bench/baseline.ts', {
-    PORT: String(basePort),
-    JWT_SECRET: env.JWT_SECRET,
-    REDIS_URL,
-    BASELINE_SESSION_KEY: baselineSessionKey,
-    BASELINE_ACCOUNT_KEY: baselineAccountKey,
-    BASELINE_ME_REDIS: process.env.BASELINE_ME_REDIS ?? 'auto',
-  });
   const profileDir = process.env.BENCH_CPU_PROF;
+  const profiled = (name: string) =>
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const baselineProcess = start(
+    'bench/baseline.ts',
+    {
+      PORT: String(basePort),
+      JWT_SECRET: env.JWT_SECRET,
+      REDIS_URL,
+      BASELINE_SESSION_KEY: baselineSessionKey,
+      BASELINE_ACCOUNT_KEY: baselineAccountKey,
+      BASELINE_ME_REDIS: process.env.BASELINE_ME_REDIS ?? 'auto',
+    },
+    profiled('minimal'),
+  );
   const parley = ports.map((port, i) =>
-    start(
-      'src/server.ts',
-      { ...env, PORT: String(port) },
-      profileDir && i === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    ),
+    start('src/server.ts', { ...env, PORT: String(port) }, i === 0 ? profiled('parley') : []),
   );
   const variants = (process.env.BENCH_VARIANTS ?? '')
     .split(';')
@@ -413,44 +464,50 @@ try {
   await bare('first');
   if (selected('live')) http.push(await measure({ name: 'GET /health/live', url: `${app}/health/live` }));
 
-  let headline: { minimal: Result[]; parley: Result; sqlPerRequest: number; variants: Result[] } | undefined;
+  let headline: { contenders: Contender[]; rounds: Map<string, Result>[]; sqlPerRequest: number } | undefined;
   if (selected('me')) {
-    const tokens = accounts.map((a) => a.token);
-    const minimal = (when: string) =>
-      measure({
-        name: `minimal /me, ${ACCOUNTS} accounts in turn (reference, ${when})`,
+    const each = () => roundRobin(accounts.map((a) => a.token));
+    const contenders: Contender[] = [
+      {
+        key: 'minimal',
+        name: `minimal /me, ${ACCOUNTS} accounts in turn (reference)`,
         url: `http://127.0.0.1:${basePort}/me`,
-        each: roundRobin(tokens),
         cpuOf: [baselineProcess],
-      });
-    const firstMinimal = await minimal('first');
+      },
+      { key: 'parley', name: `GET /v1/me, ${ACCOUNTS} accounts in turn`, url: `${app}/v1/me`, cpuOf: parley },
+      ...variants.map((v) => ({
+        key: v.label,
+        name: `GET /v1/me, ${ACCOUNTS} accounts in turn [${v.label}]`,
+        url: `http://127.0.0.1:${v.port}/v1/me`,
+        cpuOf: [v.child],
+      })),
+      {
+        // The response fields Parley must send (security headers, request id, RateLimit), alone.
+        key: 'fields',
+        name: `minimal /me + Parley's response fields, ${ACCOUNTS} accounts in turn`,
+        url: `http://127.0.0.1:${basePort}/me-headers`,
+        cpuOf: [baselineProcess],
+      },
+    ];
     const sqlBefore = await statements();
-    const parleyMe = await measure({
-      name: `GET /v1/me, ${ACCOUNTS} accounts in turn`,
-      url: `${app}/v1/me`,
-      each: roundRobin(tokens),
-      cpuOf: parley,
-    });
-    const sqlPerRequest = (await statements()) - sqlBefore;
-    const variantResults: Result[] = [];
-    for (const v of variants) {
-      variantResults.push(
-        await measure({
-          name: `GET /v1/me, ${ACCOUNTS} accounts in turn [${v.label}]`,
-          url: `http://127.0.0.1:${v.port}/v1/me`,
-          each: roundRobin(tokens),
-          cpuOf: [v.child],
-        }),
-      );
+    const rounds: Map<string, Result>[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const results = new Map<string, Result>();
+      for (let i = 0; i < contenders.length; i++) {
+        const c = contenders[(i + round) % contenders.length] as Contender;
+        results.set(c.key, await measure({ ...c, each: each(), durationS: ROUND_DURATION_S }));
+      }
+      rounds.push(results);
     }
-    const lastMinimal = await minimal('last');
-    headline = {
-      minimal: [firstMinimal, lastMinimal],
-      parley: parleyMe,
-      sqlPerRequest,
-      variants: variantResults,
-    };
-    http.push(firstMinimal, parleyMe, ...variantResults, lastMinimal);
+    const parleyRequests = rounds.reduce((n, r) => n + (r.get('parley')?.requests ?? 0), 0);
+    headline = { contenders, rounds, sqlPerRequest: ((await statements()) - sqlBefore) / parleyRequests };
+    for (const c of contenders)
+      http.push(
+        combined(
+          c.name,
+          rounds.map((r) => r.get(c.key) as Result),
+        ),
+      );
   }
   if (selected('me1')) {
     const minimalOneToken = await measure({
@@ -530,23 +587,26 @@ try {
     })),
   );
   if (headline) {
-    const { minimal, parley: p, sqlPerRequest, variants: tried } = headline;
-    const bestRps = Math.max(...minimal.map((m) => m.rps));
-    const bestP99 = Math.min(...minimal.map((m) => m.p99));
-    const minimalCpu = Math.min(...minimal.map((m) => m.cpuUs ?? Number.POSITIVE_INFINITY));
+    const { contenders, rounds, sqlPerRequest } = headline;
+    /** The median over the rounds of a contender's figure divided by the minimal stack's of the same round. */
+    const ratio = (key: string, figure: (r: Result) => number | undefined) =>
+      median(
+        rounds.map(
+          (r) =>
+            (figure(r.get(key) as Result) ?? Number.NaN) / (figure(r.get('minimal') as Result) ?? Number.NaN),
+        ),
+      ).toFixed(2);
+    const cpu = (key: string) => median(rounds.map((r) => r.get(key)?.cpuUs ?? Number.NaN)).toFixed(0);
     process.stdout.write(
-      `\nHeadline — GET /v1/me, ${ACCOUNTS} accounts in turn, vs the minimal stack's /me of the same run` +
-        ` (its best run: ${bestRps} req/s, p99 ${bestP99} ms, ${Math.round(minimalCpu)} CPU µs/req)\n` +
-        `  req/s ${p.rps} → ${(p.rps / bestRps).toFixed(2)}× (target ≥ 0.90)` +
-        `   p99 ${p.p99} ms → ${(p.p99 / bestP99).toFixed(2)}× (target ≤ 1.50)` +
-        `   p50 ${p.p50} ms   CPU ${p.cpuUs === undefined ? '?' : Math.round(p.cpuUs)} µs/req (Parley processes)` +
-        `   SQL statements: ${sqlPerRequest} in ${p.requests} requests\n`,
+      `\nHeadline — GET /v1/me, ${ACCOUNTS} accounts in turn, vs the minimal stack's /me, ${ROUNDS} rounds of ` +
+        `${ROUND_DURATION_S} s each (medians of the per-round ratios)\n` +
+        `  req/s ${ratio('parley', (r) => r.rps)}× (target ≥ 0.90)   p99 ${ratio('parley', (r) => r.p99)}× (target ≤ 1.50)` +
+        `   CPU ${cpu('parley')} µs/req (Parley processes) vs ${cpu('minimal')} (minimal)` +
+        `   SQL statements per request: ${sqlPerRequest}\n`,
     );
-    for (const v of tried) {
+    for (const c of contenders.slice(2)) {
       process.stdout.write(
-        `  ${v.name}: req/s ${(v.rps / bestRps).toFixed(2)}×, p99 ${(v.p99 / bestP99).toFixed(2)}×,` +
-          ` CPU ${v.cpuUs === undefined ? '?' : Math.round(v.cpuUs)} µs/req` +
-          ` (current build: ${p.cpuUs === undefined ? '?' : Math.round(p.cpuUs)})\n`,
+        `  ${c.name}: req/s ${ratio(c.key, (r) => r.rps)}×, p99 ${ratio(c.key, (r) => r.p99)}×, CPU ${cpu(c.key)} µs/req\n`,
       );
     }
   }
