@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { LabelledChildren } from '../infra/metrics.ts';
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{8,64}$/;
 
@@ -20,17 +19,14 @@ export function requestId(req: IncomingMessage): string {
 
 async function observability(app: FastifyInstance): Promise<void> {
   const { metrics } = app;
-  const durations = new LabelledChildren((method, route, status) =>
-    metrics.httpDuration.labels({ method, route, status_code: status }),
-  );
   // Callback-style hooks: an async hook costs a promise per request for nothing here.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    durations
-      .get(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
+    metrics.httpDuration
+      .series(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
       .observe(reply.elapsedTime / 1000);
     done();
   });

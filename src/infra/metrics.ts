@@ -1,17 +1,19 @@
 /**
  * One Prometheus registry per app instance (several instances can live in one
  * test process), with the process defaults and the metrics every layer
- * reports into. Modules add their own metrics to `registry`.
+ * reports into. Modules add their own metrics to `registry`: labelled counters
+ * and histograms as BoundCounter / BoundHistogram (below), the rest as
+ * prom-client's own.
  */
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
-  readonly redisCommandDuration: Histogram<'outcome'>;
+  readonly httpDuration: BoundHistogram;
+  readonly redisCommandDuration: BoundHistogram;
   readonly redisAvailable: Gauge;
-  readonly redisTransitions: Counter<'to'>;
+  readonly redisTransitions: BoundCounter;
 }
 
 export function createMetrics(): Metrics {
@@ -20,14 +22,14 @@ export function createMetrics(): Metrics {
   const registers = [registry];
   return {
     registry,
-    httpDuration: new Histogram({
+    httpDuration: new BoundHistogram({
       name: 'parley_http_request_duration_seconds',
       help: 'HTTP request duration by route template and status',
       labelNames: ['method', 'route', 'status_code'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
-    redisCommandDuration: new Histogram({
+    redisCommandDuration: new BoundHistogram({
       name: 'parley_redis_command_duration_seconds',
       help: 'Latency of request-path Redis operations',
       labelNames: ['outcome'],
@@ -39,7 +41,7 @@ export function createMetrics(): Metrics {
       help: '1 when the speed layer circuit is closed (Redis usable), 0 when degraded or not configured',
       registers,
     }),
-    redisTransitions: new Counter({
+    redisTransitions: new BoundCounter({
       name: 'parley_redis_circuit_transitions_total',
       help: 'Speed layer circuit transitions, by the state entered',
       labelNames: ['to'],
@@ -49,27 +51,149 @@ export function createMetrics(): Metrics {
 }
 
 /**
- * The labelled children of a metric, found by their label values: a metric's
- * own `inc(labels)`/`observe(labels, v)` hashes the label object on every call,
- * which hot paths (every request, every Redis command) should not pay. Label
- * values must come from a bounded set (route templates, policy names…).
+ * Counters and histograms whose series are bound once: `series(...values)` returns
+ * the series of those label values (in `labelNames` order), made on first use and
+ * then found by one Map lookup; updating it is plain arithmetic. prom-client's own
+ * `inc(labels)` / `observe(labels, v)`, and the children `labels()` returns, hash
+ * the label object on every call and allocate for it — which the hot paths (every
+ * request, every Redis call) should not pay. They register in a prom-client
+ * Registry like its own metrics and render identically on /metrics. Label values
+ * must come from a bounded set (route templates, policy names, error codes…).
  */
-export class LabelledChildren<C> {
-  readonly #children = new Map<string, C>();
-  readonly #make: (...values: string[]) => C;
+abstract class BoundMetric<S> {
+  readonly name: string;
+  readonly help: string;
+  readonly aggregator = 'sum';
+  abstract readonly type: 'counter' | 'histogram';
+  readonly #labelNames: readonly string[];
+  readonly #series = new Map<string, { labels: Record<string, string>; series: S }>();
 
-  constructor(make: (...values: string[]) => C) {
-    this.#make = make;
+  constructor(options: {
+    name: string;
+    help: string;
+    labelNames?: readonly string[];
+    registers: Registry[];
+  }) {
+    this.name = options.name;
+    this.help = options.help;
+    this.#labelNames = options.labelNames ?? [];
+    for (const registry of options.registers) registry.registerMetric(this as unknown as Counter);
   }
 
-  get(...values: string[]): C {
-    const key = values.join('\u0000');
-    let child = this.#children.get(key);
-    if (!child) {
-      child = this.#make(...values);
-      this.#children.set(key, child);
+  /** The series of these label values, one per label name, in order. */
+  series(...values: string[]): S {
+    const key = values.length === 1 ? (values[0] as string) : values.join('\u0000');
+    let found = this.#series.get(key);
+    if (!found) {
+      const labels: Record<string, string> = {};
+      this.#labelNames.forEach((name, i) => {
+        labels[name] = values[i] ?? '';
+      });
+      found = { labels, series: this.create() };
+      this.#series.set(key, found);
     }
-    return child;
+    return found.series;
+  }
+
+  protected abstract create(): S;
+  protected abstract values(labels: Record<string, string>, series: S): MetricValue[];
+
+  /** What a prom-client Registry reads at scrape time. */
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: MetricValue[];
+  }> {
+    const values: MetricValue[] = [];
+    for (const { labels, series } of this.#series.values()) values.push(...this.values(labels, series));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.#series.clear();
+  }
+}
+
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+export class CounterSeries {
+  value = 0;
+
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
+
+export class BoundCounter extends BoundMetric<CounterSeries> {
+  readonly type = 'counter';
+
+  protected create(): CounterSeries {
+    return new CounterSeries();
+  }
+
+  protected values(labels: Record<string, string>, series: CounterSeries): MetricValue[] {
+    return [{ labels, value: series.value }];
+  }
+}
+
+export class HistogramSeries {
+  /** Observations per bucket (not cumulative): counts[i] for values in (bounds[i-1], bounds[i]]. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  readonly #bounds: readonly number[];
+
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    const bounds = this.#bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= (bounds[i] as number)) {
+        (this.counts[i] as number)++;
+        break;
+      }
+    }
+    this.sum += value;
+    this.count += 1;
+  }
+}
+
+export class BoundHistogram extends BoundMetric<HistogramSeries> {
+  readonly type = 'histogram';
+  readonly #bounds: readonly number[];
+
+  constructor(options: ConstructorParameters<typeof BoundMetric>[0] & { buckets: readonly number[] }) {
+    super(options);
+    this.#bounds = [...options.buckets].sort((a, b) => a - b);
+  }
+
+  protected create(): HistogramSeries {
+    return new HistogramSeries(this.#bounds);
+  }
+
+  protected values(labels: Record<string, string>, series: HistogramSeries): MetricValue[] {
+    const bucket = `${this.name}_bucket`;
+    let cumulative = 0;
+    // prom-client's layout: `le` first, the cumulative buckets, +Inf, then _sum and _count.
+    const values: MetricValue[] = this.#bounds.map((le, i) => {
+      cumulative += series.counts[i] as number;
+      return { labels: { le, ...labels }, value: cumulative, metricName: bucket };
+    });
+    values.push(
+      { labels: { le: '+Inf', ...labels }, value: series.count, metricName: bucket },
+      { labels, value: series.sum, metricName: `${this.name}_sum` },
+      { labels, value: series.count, metricName: `${this.name}_count` },
+    );
+    return values;
   }
 }
 

@@ -11,11 +11,10 @@ import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
 import { type Namespace, Server, type Socket } from 'socket.io';
 import type { Config } from '../config.ts';
 import { AppError, Errors } from '../errors.ts';
-import { LabelledChildren, sampledGauge } from '../infra/metrics.ts';
+import { BoundCounter, sampledGauge } from '../infra/metrics.ts';
 import { AuthErrors } from '../modules/auth/index.ts';
 import { clientAddress, type Principal, proxyTrust } from '../principal.ts';
 import { clientEvents, type SocketContext } from './client-events.ts';
@@ -76,7 +75,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     allowRequest: (req, callback) => {
       const { origin } = req.headers;
       const allowed = origin === undefined || origins.has(origin);
-      if (!allowed) failures.get('ORIGIN_FORBIDDEN').inc();
+      if (!allowed) failures.series('ORIGIN_FORBIDDEN').inc();
       callback(allowed ? null : 'origin not allowed', allowed);
     },
     ...(origins.size > 0 && { cors: { origin: [...origins] } }),
@@ -84,20 +83,18 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
   });
 
   const { registry } = app.metrics;
-  const failuresTotal = new Counter({
+  const failures = new BoundCounter({
     name: 'parley_ws_handshake_failures_total',
     help: 'Socket.IO handshakes refused, by code',
-    labelNames: ['code'] as const,
+    labelNames: ['code'],
     registers: [registry],
   });
-  const failures = new LabelledChildren((code) => failuresTotal.labels({ code }));
-  const emittedTotal = new Counter({
+  const emitted = new BoundCounter({
     name: 'parley_ws_events_emitted_total',
     help: 'Server → client events emitted from this instance, by type',
-    labelNames: ['type'] as const,
+    labelNames: ['type'],
     registers: [registry],
   });
-  const emitted = new LabelledChildren((type) => emittedTotal.labels({ type }));
 
   const nsp: Namespace = io.of('/v1');
   sampledGauge(
@@ -153,7 +150,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     } catch (err) {
       const code = err instanceof AppError ? err.code : Errors.INTERNAL;
       if (!(err instanceof AppError)) log.error({ err }, 'socket handshake failed');
-      failures.get(code).inc();
+      failures.series(code).inc();
       next(refusal(code, err instanceof AppError ? err.message : undefined));
     }
   });
@@ -253,7 +250,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
     if (!socket.connected) return;
     const data = { userId: state.principal.userId, expiresAt: new Date(state.expiresAt).toISOString() };
     nsp.to(socket.id).emit('session:welcome', serverEvent('session:welcome', data));
-    emitted.get('session:welcome').inc();
+    emitted.series('session:welcome').inc();
   }
 
   nsp.on('connection', (socket) => {
@@ -298,7 +295,7 @@ async function gateway(app: FastifyInstance, { config }: { config: Readonly<Conf
         .to(rooms)
         .except((to.exceptUsers ?? []).map(userRoom))
         .emit(type, serverEvent(type, data));
-      emitted.get(type).inc();
+      emitted.series(type).inc();
     }),
   ];
 

@@ -21,9 +21,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram } from 'prom-client';
+import { Histogram } from 'prom-client';
 import type { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
+import { BoundCounter } from '../infra/metrics.ts';
 
 const NAMESPACE = '/_probe';
 /**
@@ -106,10 +107,10 @@ export function deliveryProbe(app: FastifyInstance, io: Server, intervalMs: numb
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
-  const failures = new Counter({
+  const failures = new BoundCounter({
     name: 'parley_ws_probe_failures_total',
     help: 'Delivery probe rounds that failed: timeout (not every instance answered in 5 s) or unconnected (the probe socket could not connect in 5 s)',
-    labelNames: ['reason'] as const,
+    labelNames: ['reason'],
     registers,
   });
 
@@ -120,7 +121,7 @@ export function deliveryProbe(app: FastifyInstance, io: Server, intervalMs: numb
   let failing = false;
 
   function fail(reason: FailureReason): void {
-    failures.inc({ reason });
+    failures.series(reason).inc();
     if (!failing) log.warn({ reason }, 'delivery probe failed: delivery across instances may be degraded');
     failing = true;
   }

@@ -1,10 +1,11 @@
 /** Builds speed-layer adapters directly (outside an app) for contract and mechanism tests. */
 import { Redis } from 'ioredis';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { Cache, type CacheDeps } from '../../src/infra/cache/cache.ts';
 import { MemoryCacheStore } from '../../src/infra/cache/memory-store.ts';
 import { RedisCacheStore } from '../../src/infra/cache/redis-store.ts';
 import type { CacheStore } from '../../src/infra/cache/store.ts';
+import { BoundCounter } from '../../src/infra/metrics.ts';
 import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
@@ -72,8 +73,8 @@ export function memoryStore(prefix = 'mem:'): StoreHandle {
 export function cacheMetrics(): CacheDeps['metrics'] {
   const registers = [new Registry()];
   return {
-    requests: new Counter({ name: 'r', help: 'r', labelNames: ['namespace', 'result'] as const, registers }),
-    loads: new Counter({ name: 'l', help: 'l', labelNames: ['namespace', 'outcome'] as const, registers }),
+    requests: new BoundCounter({ name: 'r', help: 'r', labelNames: ['namespace', 'result'], registers }),
+    loads: new BoundCounter({ name: 'l', help: 'l', labelNames: ['namespace', 'outcome'], registers }),
   };
 }
 

@@ -3,8 +3,8 @@
  * services mode, or over process memory in embedded mode. Decorates `app.cache`.
  */
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
 import type { Config } from '../../config.ts';
+import { BoundCounter } from '../metrics.ts';
 import { createRedisClient } from '../redis/client.ts';
 import { withScripts } from '../redis/scripts.ts';
 import { RedisCacheBus } from './bus.ts';
@@ -23,16 +23,16 @@ export default fp<{ config: Config['redis'] }>(
     const { keys, client, health } = app.redis;
     const registers = [app.metrics.registry];
     const metrics = {
-      requests: new Counter({
+      requests: new BoundCounter({
         name: 'parley_cache_requests_total',
         help: 'Cache lookups by namespace and result (l1_hit, l2_hit, miss, stale_served)',
-        labelNames: ['namespace', 'result'] as const,
+        labelNames: ['namespace', 'result'],
         registers,
       }),
-      loads: new Counter({
+      loads: new BoundCounter({
         name: 'parley_cache_loads_total',
         help: 'Loader (SQL) calls made on cache misses, by namespace and outcome',
-        labelNames: ['namespace', 'outcome'] as const,
+        labelNames: ['namespace', 'outcome'],
         registers,
       }),
     };

@@ -4,8 +4,7 @@
  * overlapped an invalidation is never stored (RELIABILITY H1, H2). Grace: an
  * expired value is served for `grace` ms past its TTL when the loader fails.
  */
-import type { Counter } from 'prom-client';
-import { LabelledChildren } from '../metrics.ts';
+import type { BoundCounter } from '../metrics.ts';
 import type { HealthLog } from '../redis/health.ts';
 import { decode, type Envelope } from './envelope.ts';
 import { type GuardedStore, UNAVAILABLE } from './guarded-store.ts';
@@ -22,8 +21,8 @@ export interface ReadOptions {
 
 /** The counters every cache read reports to (see plugin.ts for their labels). */
 export interface CacheMetrics {
-  requests: Counter<'namespace' | 'result'>;
-  loads: Counter<'namespace' | 'outcome'>;
+  requests: BoundCounter;
+  loads: BoundCounter;
 }
 
 export class ReadThrough {
@@ -31,22 +30,17 @@ export class ReadThrough {
   readonly #lock: LoadLock;
   readonly #metrics: CacheMetrics;
   readonly #log: Pick<HealthLog, 'warn'>;
-  /** prom-client's `inc(labels)` hashes the label object on every call; a hit is on every request. */
-  readonly #results: LabelledChildren<{ inc(): void }>;
 
   constructor(store: GuardedStore, lock: LoadLock, metrics: CacheMetrics, log: Pick<HealthLog, 'warn'>) {
     this.#store = store;
     this.#lock = lock;
     this.#metrics = metrics;
     this.#log = log;
-    this.#results = new LabelledChildren((namespace, result) =>
-      metrics.requests.labels({ namespace, result }),
-    );
   }
 
   /** Counts a cache request's result (l1_hit, l2_hit, miss, stale_served) for `namespace`. */
   count(namespace: string, result: 'l1_hit' | 'l2_hit' | 'miss' | 'stale_served'): void {
-    this.#results.get(namespace, result).inc();
+    this.#metrics.requests.series(namespace, result).inc();
   }
 
   /**
@@ -114,10 +108,10 @@ export class ReadThrough {
   async load<T>(namespace: string, loader: () => Promise<T>): Promise<T> {
     try {
       const value = await loader();
-      this.#metrics.loads.inc({ namespace, outcome: 'ok' });
+      this.#metrics.loads.series(namespace, 'ok').inc();
       return value;
     } catch (err) {
-      this.#metrics.loads.inc({ namespace, outcome: 'error' });
+      this.#metrics.loads.series(namespace, 'error').inc();
       throw err;
     }
   }

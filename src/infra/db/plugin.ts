@@ -4,8 +4,8 @@
  * shutdown. Decorates `app.sql`.
  */
 import fp from 'fastify-plugin';
-import { Counter, Histogram } from 'prom-client';
 import type { Config } from '../../config.ts';
+import { BoundCounter, BoundHistogram } from '../metrics.ts';
 import {
   createDatabase,
   DatabaseUnreachableError,
@@ -35,22 +35,22 @@ declare module 'fastify' {
 export default fp<{ config: Config['db'] }>(
   async (app, { config }) => {
     const registers = [app.metrics.registry];
-    const queries = new Counter({
+    const queries = new BoundCounter({
       name: 'parley_sql_queries_total',
       help: 'SQL statements executed, by verb and outcome',
-      labelNames: ['verb', 'outcome'] as const,
+      labelNames: ['verb', 'outcome'],
       registers,
     });
-    const duration = new Histogram({
+    const duration = new BoundHistogram({
       name: 'parley_sql_query_duration_seconds',
       help: 'SQL statement duration by verb',
-      labelNames: ['verb'] as const,
+      labelNames: ['verb'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
     const observe: QueryObserver = (verb, ms, failed) => {
-      queries.inc({ verb, outcome: failed ? 'error' : 'ok' });
-      duration.observe({ verb }, ms / 1000);
+      queries.series(verb, failed ? 'error' : 'ok').inc();
+      duration.series(verb).observe(ms / 1000);
     };
     const primary = createDatabase(config.primary, observe);
     let closed: Promise<void> | undefined;

@@ -4,9 +4,8 @@
  * Decorates `app.rateLimiter`; the HTTP hook and services consume from it.
  */
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
 import type { Config, RateLimitPolicy } from '../../config.ts';
-import { LabelledChildren } from '../metrics.ts';
+import { BoundCounter } from '../metrics.ts';
 import { withScripts } from '../redis/scripts.ts';
 import type { RateLimitDecision, RateLimiter } from './limiter.ts';
 import { MemoryRateLimiter } from './memory.ts';
@@ -34,19 +33,16 @@ export default fp<{ policies: Config['rateLimits'] }>(
         })
       : insurance;
 
-    const decisions = new Counter({
+    const decisions = new BoundCounter({
       name: 'parley_rate_limit_decisions_total',
       help: 'Rate-limit decisions by policy and result (allowed, rejected), and whether a Redis fallback decided',
-      labelNames: ['policy', 'result', 'degraded'] as const,
+      labelNames: ['policy', 'result', 'degraded'],
       registers: [app.metrics.registry],
     });
-    const decided = new LabelledChildren((policy, result, degraded) =>
-      decisions.labels({ policy, result, degraded }),
-    );
     const counted: RateLimiter = {
       consume: (policy, subject, points) =>
         limiter.consume(policy, subject, points).then((d: RateLimitDecision) => {
-          decided.get(policy, d.allowed ? 'allowed' : 'rejected', d.degraded ? 'true' : 'false').inc();
+          decisions.series(policy, d.allowed ? 'allowed' : 'rejected', d.degraded ? 'true' : 'false').inc();
           return d;
         }),
       refund: (policy, subject, points) => limiter.refund(policy, subject, points),

@@ -31,8 +31,8 @@ export default fp<{ config: Config['redis'] }>(
     const client = createRedisClient(config, 'request', 'request');
     const { metrics } = app;
     const [succeeded, failed] = [
-      metrics.redisCommandDuration.labels({ outcome: 'ok' }),
-      metrics.redisCommandDuration.labels({ outcome: 'error' }),
+      metrics.redisCommandDuration.series('ok'),
+      metrics.redisCommandDuration.series('error'),
     ];
     const health = new RedisHealth(client, {
       log,
@@ -41,7 +41,7 @@ export default fp<{ config: Config['redis'] }>(
     metrics.redisAvailable.set(health.available ? 1 : 0);
     health.on('change', (state) => {
       metrics.redisAvailable.set(state === 'closed' ? 1 : 0);
-      metrics.redisTransitions.inc({ to: state });
+      metrics.redisTransitions.series(state).inc();
     });
 
     if (client) {
