@@ -46,8 +46,11 @@ function profileOptions(config: Config['redis'], profile: RedisProfile, name: st
     commandTimeout: config.commandTimeoutMs,
     // A socket with a stalled peer must not look healthy for long.
     keepAlive: 5000,
-    // Commands issued in the same tick (a request's session read and its API budget) leave in one write.
+    // Commands issued in one event-loop turn leave in one write, at the end of the turn.
     enableAutoPipelining: true,
+    // Except the per-turn batches (infra/redis/per-turn.ts): sent at the end of a turn already,
+    // auto-pipelining would hold them for one more loop iteration (its own setImmediate).
+    autoPipeliningIgnoredCommands: ['cacheReadMany', 'rateLimitConsume'],
   };
 }
 
