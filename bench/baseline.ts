@@ -17,7 +17,7 @@
  *
  *   How the two commands travel (BASELINE_ME_REDIS):
  *   - `auto` (default): the two commands are issued together on a client with
- *     `enableAutoPipelining` (as Parley's request-path client is), so they leave
+ *     `enableAutoPipelining` (Parley batches its own per turn instead), so they leave
  *     in one write with the commands of every other request of the same
  *     event-loop turn: one round trip per request, shared writes and reads.
  *   - `pipeline`: one explicit ioredis pipeline `EXISTS` + `GET` per request

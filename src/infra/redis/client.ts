@@ -46,11 +46,13 @@ function profileOptions(config: Config['redis'], profile: RedisProfile, name: st
     commandTimeout: config.commandTimeoutMs,
     // A socket with a stalled peer must not look healthy for long.
     keepAlive: 5000,
-    // Commands issued in one event-loop turn leave in one write, at the end of the turn.
-    enableAutoPipelining: true,
-    // Except the per-turn batches (infra/redis/per-turn.ts): sent at the end of a turn already,
-    // auto-pipelining would hold them for one more loop iteration (its own setImmediate).
-    autoPipeliningIgnoredCommands: ['cacheReadMany', 'rateLimitConsume'],
+    // No auto-pipelining: the hot reads and budgets already leave as one call per event-loop turn
+    // (infra/redis/per-turn.ts), and auto-pipelining would hold each batch for one more loop
+    // iteration (its own setImmediate, queued from ours). Nor may only the batches skip it: a
+    // batch written ahead of an invalidation queued before it would let a read that began after
+    // the invalidation's local part see the old entry (test: H2). Every command is written
+    // when issued, so Redis runs them in the order they were issued.
+    enableAutoPipelining: false,
   };
 }
 

@@ -7,8 +7,9 @@
  * Why waiting for the end of the turn delays nobody: the requests of a turn
  * were read from sockets one poll reported ready; their operations are queued
  * while they are processed, synchronously, and sent right after, before the
- * loop polls again. ioredis' auto-pipelining, on which the call then travels,
- * waits for the end of the turn the same way.
+ * loop polls again. The call is written at once (the request-path client does
+ * not auto-pipeline: infra/redis/client.ts), so Redis runs it after every
+ * command issued before the turn ended and before any issued after.
  */
 
 /** Sends `items` in one go; the outcome of item i is `outcomes[i]`. */
