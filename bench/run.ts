@@ -266,8 +266,6 @@ async function timingParity(app: string): Promise<{ median: number; gap: number 
     }).then((r) => r.arrayBuffer());
     return performance.now() - started;
   };
-  const median = (values: number[]) =>
-    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   const known: number[] = [];
   const gaps: number[] = [];
   for (let i = 0; i < 110; i++) {
