@@ -55,9 +55,10 @@ async function authenticate(
   // Callback style, with the session read and the spend settled by hand: an async hook and
   // Promise.allSettled cost several promises and microtask hops per request for nothing.
   app.addHook('onRequest', (request, reply, done) => {
-    const { url, config } = request.routeOptions;
-    if (config.public || !isApiRoute(url)) {
-      limits.spend(request, reply, undefined).then(() => done(), done);
+    // Fastify builds `routeOptions` anew on every read: once per request is enough.
+    const route = request.routeOptions;
+    if (route.config.public || !isApiRoute(route.url)) {
+      limits.spend(request, reply, route, undefined).then(() => done(), done);
       return;
     }
     let claims: AccessClaims;
@@ -97,7 +98,7 @@ async function authenticate(
         settled();
       },
     );
-    limits.spend(request, reply, claims.sub).then(settled, (failure: unknown) => {
+    limits.spend(request, reply, route, claims.sub).then(settled, (failure: unknown) => {
       refused = { failure };
       settled();
     });

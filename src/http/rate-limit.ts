@@ -71,11 +71,16 @@ export class HttpLimits {
   }
 
   /**
-   * Spends the request's API budget and its route's policies; `userId` is the
-   * verified caller on authenticated routes. Resolves once all are decided.
+   * Spends the request's API budget and its route's policies; `route` is the request's
+   * `routeOptions`, `userId` the verified caller on authenticated routes. Resolves once
+   * all are decided.
    */
-  spend(request: FastifyRequest, reply: FastifyReply, userId: string | undefined): Promise<void> {
-    const { url, config } = request.routeOptions;
+  spend(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    { url, config }: Pick<FastifyRequest['routeOptions'], 'url' | 'config'>,
+    userId: string | undefined,
+  ): Promise<void> {
     const own = config.rateLimit ?? NONE;
     const budget: RateLimitPolicyName | undefined = isApiRoute(url)
       ? userId === undefined
