@@ -8,11 +8,13 @@ import type { RateLimitPolicy } from '../src/config.ts';
 import { RedisCacheBus } from '../src/infra/cache/bus.ts';
 import { Cache } from '../src/infra/cache/cache.ts';
 import { RedisCacheStore } from '../src/infra/cache/redis-store.ts';
+import { GENERATION_RETENTION_MS } from '../src/infra/cache/store.ts';
 import { MemoryRateLimiter } from '../src/infra/rate-limit/memory.ts';
 import { RedisRateLimiter } from '../src/infra/rate-limit/redis.ts';
 import { RedisHealth } from '../src/infra/redis/health.ts';
 import { createKeys } from '../src/infra/redis/keys.ts';
 import { withScripts } from '../src/infra/redis/scripts.ts';
+import { RedisTurn } from '../src/infra/redis/turn.ts';
 import { Passwords } from '../src/modules/auth/passwords.ts';
 import { cacheMetrics } from '../test/helpers/speed-layer.ts';
 import { waitFor } from '../test/helpers/wait.ts';
@@ -102,7 +104,9 @@ export async function microBenchmarks(redisUrl: string, prefix: string, ms: numb
       value: await opsPerSecond(ms, async (w) => JSON.parse((await client.get(bareKey(w))) as string)),
     });
 
-    const store = new RedisCacheStore(withScripts(client), keys.cache.collection);
+    const scripted = withScripts(client);
+    const turn = new RedisTurn(scripted, health, GENERATION_RETENTION_MS);
+    const store = new RedisCacheStore(scripted, turn, keys.cache.collection);
     const common = {
       store,
       health,
@@ -147,7 +151,7 @@ export async function microBenchmarks(redisUrl: string, prefix: string, ms: numb
     const limiterDeps = { health, policies, counterKey: keys.rateLimit, log: silent };
     const limiter = new RedisRateLimiter({
       ...limiterDeps,
-      client: withScripts(client),
+      turn,
       insurance: new MemoryRateLimiter(policies),
     });
     results.push({
@@ -168,7 +172,7 @@ export async function microBenchmarks(redisUrl: string, prefix: string, ms: numb
     const second = await connected(redisUrl);
     const other = new RedisRateLimiter({
       ...limiterDeps,
-      client: withScripts(second.client),
+      turn: new RedisTurn(withScripts(second.client), second.health, GENERATION_RETENTION_MS),
       health: second.health,
       insurance: new MemoryRateLimiter(policies),
     });

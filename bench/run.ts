@@ -51,7 +51,6 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { createDatabase } from '../src/infra/db/kysely.ts';
@@ -62,6 +61,7 @@ import { AccessTokens } from '../src/modules/auth/tokens.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
+import { request, run, target } from './load.ts';
 import { hashCost, microBenchmarks } from './micro.ts';
 import { openWorkspace, REDIS_URL } from './workspace.ts';
 
@@ -76,8 +76,10 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
  * shared machine whose speed drifts during the run (it does, by 30 % and more, here)
  * then weighs on all contenders alike; the headline is the median of the rounds.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ROUND_DURATION_S = Number(process.env.BENCH_ROUND_DURATION ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUND_DURATION_S = Number(process.env.BENCH_ROUND_DURATION ?? 3);
+/** Load before each measured window, not measured: JIT, pools, caches, the window's connections. */
+const WARM_UP_MS = 1000;
 /** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
 const GROUPS = [
   'ping',
@@ -119,6 +121,8 @@ interface Scenario {
   headers?: Record<string, string>;
   /** Varies each request: its path (e.g. a fresh id) and/or headers (e.g. another account's token). */
   each?: () => { path?: string; headers?: Record<string, string> };
+  /** The requests' bytes, one call per request (e.g. prebuilt, one per account in turn); instead of `each`. */
+  requests?: () => Buffer;
   /** Server processes whose CPU time over the measured window is divided by the requests served. */
   cpuOf?: ChildProcess[];
 }
@@ -205,46 +209,43 @@ async function measure(scenario: Scenario): Promise<Result> {
     method = 'GET',
     body,
     each,
-    headers,
+    headers = {},
     connections = CONNECTIONS,
     expect = 200,
     cpuOf = [],
     durationS = DURATION_S,
   } = scenario;
-  const requests = each && [
-    {
-      // autocannon hands a fresh copy of the request to every call: amend it in place (cheap for the client).
-      setupRequest: (req: autocannon.Request) => {
-        const next = each();
-        if (next.path !== undefined) req.path = next.path;
-        if (next.headers) req.headers = Object.assign(req.headers ?? {}, next.headers);
-        return req;
-      },
-    },
-  ];
-  const options = { url, method, body, headers, connections, requests };
-  await autocannon({ ...options, duration: 2 }); // warm-up: JIT, pools, caches
+  const { port, path } = target(url);
+  const fixed = request(path, { method, headers, body });
+  const next = each
+    ? () => {
+        const varied = each();
+        return request(varied.path ?? path, { method, headers: { ...headers, ...varied.headers }, body });
+      }
+    : (scenario.requests ?? (() => fixed));
+  const load = { port, connections, next, expect };
+  await run({ ...load, durationMs: WARM_UP_MS }); // JIT, pools, caches, connections
   const cpuBefore = cpuOfAll(cpuOf);
   const redisBefore = cpuTimeUs(redisPid);
   const clientBefore = process.cpuUsage();
-  const r = await autocannon({ ...options, duration: durationS });
+  const r = await run({ ...load, durationMs: durationS * 1000 });
   const cpuAfter = cpuOfAll(cpuOf);
   const redisAfter = cpuTimeUs(redisPid);
   const client = process.cpuUsage(clientBefore);
   const perRequest = (us: number | undefined) =>
-    us === undefined || r.requests.total === 0 ? undefined : us / r.requests.total;
-  const ok = r.statusCodeStats?.[String(expect) as '200']?.count ?? 0;
+    us === undefined || r.requests === 0 ? undefined : us / r.requests;
   return {
     name,
-    requests: r.requests.total,
-    rps: Math.round(r.requests.average),
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    failures: r.errors + r.timeouts + (r.requests.total - ok),
-    ...(cpuOf.length > 0 &&
-      cpuBefore !== undefined &&
-      cpuAfter !== undefined &&
-      r.requests.total > 0 && { cpuUs: (cpuAfter - cpuBefore) / r.requests.total }),
+    requests: r.requests,
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    failures: r.failures,
+    cpuUs: perRequest(
+      cpuOf.length === 0 || cpuBefore === undefined || cpuAfter === undefined
+        ? undefined
+        : cpuAfter - cpuBefore,
+    ),
     redisUs: perRequest(
       redisBefore === undefined || redisAfter === undefined ? undefined : redisAfter - redisBefore,
     ),
@@ -286,14 +287,15 @@ async function timingParity(app: string): Promise<{ median: number; gap: number 
   return { median: median(known), gap: Math.abs(median(gaps)) };
 }
 
-/** The Authorization header of each account, handed out round-robin over all connections. */
-function roundRobin(tokens: string[]): () => { headers: Record<string, string> } {
-  const all = tokens.map((t) => ({ headers: { authorization: `Bearer ${t}` } }));
+/** A GET of `url` with each account's token in turn, round-robin over all connections (prebuilt bytes). */
+function roundRobin(url: string, tokens: string[]): () => Buffer {
+  const { path } = target(url);
+  const all = tokens.map((t) => request(path, { headers: { authorization: `Bearer ${t}` } }));
   let next = 0;
   return () => {
-    const h = all[next] as { headers: Record<string, string> };
+    const bytes = all[next] as Buffer;
     next = (next + 1) % all.length;
-    return h;
+    return bytes;
   };
 }
 
@@ -464,7 +466,7 @@ try {
 
   let headline: { contenders: Contender[]; rounds: Map<string, Result>[]; sqlPerRequest: number } | undefined;
   if (selected('me')) {
-    const each = () => roundRobin(accounts.map((a) => a.token));
+    const tokens = accounts.map((a) => a.token);
     const contenders: Contender[] = [
       {
         key: 'minimal',
@@ -493,7 +495,10 @@ try {
       const results = new Map<string, Result>();
       for (let i = 0; i < contenders.length; i++) {
         const c = contenders[(i + round) % contenders.length] as Contender;
-        results.set(c.key, await measure({ ...c, each: each(), durationS: ROUND_DURATION_S }));
+        results.set(
+          c.key,
+          await measure({ ...c, requests: roundRobin(c.url, tokens), durationS: ROUND_DURATION_S }),
+        );
       }
       rounds.push(results);
     }
@@ -575,8 +580,8 @@ try {
     http.map((r) => ({
       scenario: r.name,
       'req/s': r.rps,
-      'p50 ms': r.p50,
-      'p99 ms': r.p99,
+      'p50 ms': r.p50.toFixed(2),
+      'p99 ms': r.p99.toFixed(2),
       'CPU µs/req': r.cpuUs === undefined ? '' : Math.round(r.cpuUs),
       'Redis µs/req': r.redisUs === undefined ? '' : Math.round(r.redisUs),
       'client µs/req': r.clientUs === undefined ? '' : Math.round(r.clientUs),

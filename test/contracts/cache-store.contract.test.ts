@@ -10,8 +10,8 @@ import { memoryStore, redisStore, type StoreHandle } from '../helpers/speed-laye
 
 const prefix = `parley-test:${randomUUID().slice(0, 8)}:`;
 
-const adapters: [string, () => StoreHandle, string | undefined][] = [
-  ['memory', () => memoryStore(), undefined],
+const adapters: [string, () => Promise<StoreHandle>, string | undefined][] = [
+  ['memory', async () => memoryStore(), undefined],
   ['redis', () => redisStore(TEST_REDIS_URL, prefix), servicesSkipReason],
 ];
 
@@ -19,8 +19,8 @@ for (const [name, make, skip] of adapters) {
   describe(`CacheStore contract [${name}]`, { skip }, () => {
     let h: StoreHandle;
     const key = () => h.keys.cache.entry('contract', randomUUID());
-    before(() => {
-      h = make();
+    before(async () => {
+      h = await make();
     });
     after(async () => {
       await h.close();

@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RateLimitPolicy } from '../../src/config.ts';
+import { GENERATION_RETENTION_MS } from '../../src/infra/cache/store.ts';
 import type { RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
 import { MemoryRateLimiter } from '../../src/infra/rate-limit/memory.ts';
 import { RedisRateLimiter } from '../../src/infra/rate-limit/redis.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
+import { RedisTurn } from '../../src/infra/redis/turn.ts';
 import { servicesSkipReason } from '../helpers/backends.ts';
 import { silent, testRedis } from '../helpers/speed-layer.ts';
 
@@ -22,15 +24,17 @@ const policies: Record<string, RateLimitPolicy> = {
 /** The Redis adapter on its own client, for the contract and the adapter's own tests. */
 async function redisLimiter() {
   const redis = await testRedis();
+  const client = withScripts(redis.client);
+  const turn = new RedisTurn(client, redis.health, GENERATION_RETENTION_MS);
   const limiter = new RedisRateLimiter({
-    client: withScripts(redis.client),
+    turn,
     health: redis.health,
     policies,
     counterKey: createKeys(redis.prefix).rateLimit,
     insurance: new MemoryRateLimiter(policies),
     log: silent,
   });
-  return { limiter, client: redis.client, close: redis.close };
+  return { limiter, client, turn, prefix: redis.prefix, close: redis.close };
 }
 
 const adapters: [
@@ -121,24 +125,28 @@ for (const [name, make, skip] of adapters) {
 }
 
 describe('RedisRateLimiter', { skip: servicesSkipReason }, () => {
-  it('counts every consume of a turn, of many subjects and policies, in one call, in arrival order', async (t) => {
-    const { limiter, client, close } = await redisLimiter();
+  it("counts every consume of a turn, of many subjects and policies, in one call with the turn's reads, in arrival order", async (t) => {
+    const { limiter, client, turn, prefix, close } = await redisLimiter();
     t.after(close);
     const counted = client as unknown as Record<string, (...args: unknown[]) => unknown>;
-    const script = counted.rateLimitConsume as (...args: unknown[]) => unknown;
+    const script = counted.turn as (...args: unknown[]) => unknown;
     let calls = 0;
-    counted.rateLimitConsume = (...args: unknown[]) => {
+    counted.turn = (...args: unknown[]) => {
       calls += 1;
       return script.apply(client, args);
     };
     const hot = randomUUID();
     const others = Array.from({ length: 50 }, () => randomUUID());
-    const [flood, many, brief] = await Promise.all([
+    const entry = createKeys(prefix).cache.entry('session', randomUUID());
+    await client.hset(entry, 'v', 'payload', 'g', 'generation');
+    const [flood, many, brief, read] = await Promise.all([
       Promise.all(Array.from({ length: 20 }, () => limiter.consume('five', hot))),
       Promise.all(others.map((s) => limiter.consume('five', s))),
       Promise.all(others.slice(0, 3).map((s) => limiter.consume('brief', s, 2))),
+      turn.read(entry),
     ]);
     assert.equal(calls, 1);
+    assert.deepEqual(read, ['payload', 'generation']);
     // One subject's flood is counted as if one by one: the first five pass, in arrival order.
     assert.deepEqual(
       flood.map((d) => d.remaining),

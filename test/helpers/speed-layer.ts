@@ -4,11 +4,12 @@ import { Registry } from 'prom-client';
 import { Cache, type CacheDeps } from '../../src/infra/cache/cache.ts';
 import { MemoryCacheStore } from '../../src/infra/cache/memory-store.ts';
 import { RedisCacheStore } from '../../src/infra/cache/redis-store.ts';
-import type { CacheStore } from '../../src/infra/cache/store.ts';
+import { type CacheStore, GENERATION_RETENTION_MS } from '../../src/infra/cache/store.ts';
 import { BoundCounter } from '../../src/infra/metrics.ts';
 import { RedisHealth } from '../../src/infra/redis/health.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
 import { withScripts } from '../../src/infra/redis/scripts.ts';
+import { RedisTurn } from '../../src/infra/redis/turn.ts';
 import { deleteKeys, TEST_REDIS_URL } from './backends.ts';
 import { waitFor } from './wait.ts';
 
@@ -20,16 +21,25 @@ export interface StoreHandle {
   close(): Promise<void>;
 }
 
-export function redisStore(url: string, prefix: string): StoreHandle {
-  const client = new Redis(url);
+/** The Redis store on its own client and circuit (closed once connected), as the cache plugin builds it. */
+export async function redisStore(url: string, prefix: string): Promise<StoreHandle> {
+  const client = withScripts(new Redis(url, { lazyConnect: true }));
+  const health = new RedisHealth(client, { log: silent });
+  await client.connect();
+  await waitFor(() => health.available);
   const keys = createKeys(prefix);
   return {
-    store: new RedisCacheStore(withScripts(client), keys.cache.collection),
+    store: new RedisCacheStore(
+      client,
+      new RedisTurn(client, health, GENERATION_RETENTION_MS),
+      keys.cache.collection,
+    ),
     keys,
     lose: async (key) => {
       await client.del(key);
     },
     close: async () => {
+      health.stop();
       client.disconnect();
     },
   };

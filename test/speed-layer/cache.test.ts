@@ -35,12 +35,14 @@ function deferred<T = void>() {
 
 describeBackends('cache', (b) => {
   let app: FastifyInstance;
-  let store: () => StoreHandle;
+  let store: () => Promise<StoreHandle>;
 
   before(async () => {
     app = await b.app();
     store = () =>
-      b.backend === 'services' ? redisStore(b.env().REDIS_URL as string, b.redisPrefix) : memoryStore();
+      b.backend === 'services'
+        ? redisStore(b.env().REDIS_URL as string, b.redisPrefix)
+        : Promise.resolve(memoryStore());
   });
 
   const displayName = async (id: string) =>
@@ -98,7 +100,7 @@ describeBackends('cache', (b) => {
 
   describe('H1: the stale-set race', () => {
     it('leaves no stale value behind', async () => {
-      const h = store();
+      const h = await store();
       try {
         assert.equal(await staleSetInterleaving(bareCache(h)), 'new');
       } finally {
@@ -107,7 +109,7 @@ describeBackends('cache', (b) => {
     });
 
     it('is detected by this test on a naive cache that stores unconditionally (mutation check)', async () => {
-      const h = store();
+      const h = await store();
       try {
         const naiveCache = bareCache({ ...h, store: naive(h.store) });
         assert.equal(await staleSetInterleaving(naiveCache), 'old', 'the naive variant serves the stale row');
@@ -184,7 +186,7 @@ describeBackends('cache', (b) => {
 
     it('never join a read sent in an earlier turn: a revocation committed in between is seen', async (t) => {
       const { id } = await insertUser(b.sql().db, { display_name: 'active' });
-      const handle = store();
+      const handle = await store();
       t.after(() => handle.close());
       const cache = bareCache(handle);
       const early = await heldRead(cache, id, AUTHZ); // the early read holds the pre-revocation row
@@ -202,7 +204,7 @@ describeBackends('cache', (b) => {
     });
 
     it('share one store read among the callers of one event-loop turn', async (t) => {
-      const handle = store();
+      const handle = await store();
       t.after(() => handle.close());
       const counted = countingReads(handle.store);
       const cache = bareCache({ ...handle, store: counted.store });

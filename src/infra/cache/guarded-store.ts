@@ -24,8 +24,14 @@ export class GuardedStore {
     this.#log = log;
   }
 
+  /**
+   * Not through `health.run`: a store's reads are batched per turn into one call
+   * that goes through the circuit once (infra/redis/turn.ts), so here only the
+   * gate and the fallback apply.
+   */
   read(key: string): Promise<Attempt<StoredEntry>> {
-    return this.attempt(() => this.#store.read(key));
+    if (this.#health && !this.#health.available) return Promise.resolve(UNAVAILABLE);
+    return this.#store.read(key).then(undefined, this.#fallBack);
   }
 
   write(key: string, payload: string, ttlMs: number, generation: string): Promise<Attempt<boolean>> {
@@ -63,11 +69,12 @@ export class GuardedStore {
     try {
       return health ? await health.run(op, { evenIfOpen }) : await op();
     } catch (err) {
-      this.#log.warn(
-        { layer: 'cache', err: (err as Error).message },
-        'cache store unavailable: falling back',
-      );
-      return UNAVAILABLE;
+      return this.#fallBack(err);
     }
   }
+
+  readonly #fallBack = (err: unknown): typeof UNAVAILABLE => {
+    this.#log.warn({ layer: 'cache', err: (err as Error).message }, 'cache store unavailable: falling back');
+    return UNAVAILABLE;
+  };
 }

@@ -20,7 +20,7 @@ declare module 'fastify' {
 
 export default fp<{ config: Config['redis'] }>(
   async (app, { config }) => {
-    const { keys, client, health } = app.redis;
+    const { keys, client, health, turn } = app.redis;
     const registers = [app.metrics.registry];
     const metrics = {
       requests: new BoundCounter({
@@ -44,13 +44,13 @@ export default fp<{ config: Config['redis'] }>(
     };
 
     let cache: Cache;
-    if (client) {
+    if (client && turn) {
       const subscriber = createRedisClient(config, 'worker', 'cache-bus');
       subscriber?.on('error', () => {}); // reported through the shared health circuit
       const bus = subscriber ? new RedisCacheBus(client, subscriber, keys.cache.bus) : undefined;
       cache = new Cache({
         ...common,
-        store: new RedisCacheStore(withScripts(client), keys.cache.collection),
+        store: new RedisCacheStore(withScripts(client), turn, keys.cache.collection),
         health,
         bus,
       });

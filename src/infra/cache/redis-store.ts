@@ -1,50 +1,31 @@
 /**
  * CacheStore on Redis. Each entry is one hash `{ v, g }`: the payload and its
- * generation token, read (claiming a token on a miss) by cacheReadMany-n, stored
- * by cacheWrite-1 (compare-and-set on `g`) and dropped by cacheInvalidate-1.
- * The reads of one event-loop turn, whatever their keys, are one script call
- * (infra/redis/per-turn.ts); on a Cluster, one per key.
+ * generation token, read (claiming a token on a miss) with the turn's call
+ * (infra/redis/turn.ts: the reads and budgets of one event-loop turn, whatever
+ * their keys, are one script run), stored by cacheWrite-1 (compare-and-set on
+ * `g`) and dropped by cacheInvalidate-1.
  */
-import { randomBytes } from 'node:crypto';
 import { ReplyError } from 'ioredis';
-import { PerTurn } from '../redis/per-turn.ts';
 import type { ScriptedClient } from '../redis/scripts.ts';
+import { uniqueToken as token } from '../redis/token.ts';
+import type { RedisTurn } from '../redis/turn.ts';
 import { type CacheStore, GENERATION_RETENTION_MS, type StoredEntry, VERSION_TTL_MS } from './store.ts';
-
-/**
- * Generation, lock and version tokens: unique, not secret — a random prefix per
- * process and a counter, so a token costs no call into the random generator (a
- * read batch takes one per turn). Lock tokens are only compared by their owner.
- */
-const TOKEN_PREFIX = `${randomBytes(12).toString('base64url')}.`;
-let tokens = 0;
-const token = () => TOKEN_PREFIX + (tokens++).toString(36);
 
 export class RedisCacheStore implements CacheStore {
   readonly #redis: ScriptedClient;
+  readonly #turn: RedisTurn;
   readonly #collectionKey: (name: string) => string;
-  readonly #reads = new PerTurn<string, StoredEntry>((keys) => this.#readMany(keys));
 
-  constructor(redis: ScriptedClient, collectionKey: (name: string) => string) {
+  /** Reads go through `turn`, which runs them through the health circuit; the other calls go to `redis`. */
+  constructor(redis: ScriptedClient, turn: RedisTurn, collectionKey: (name: string) => string) {
     this.#redis = redis;
+    this.#turn = turn;
     this.#collectionKey = collectionKey;
   }
 
+  /** Batched by the turn and guarded by the health circuit already (see GuardedStore.read). */
   read(key: string): Promise<StoredEntry> {
-    return this.#reads.add(key);
-  }
-
-  async #readMany(keys: readonly string[]): Promise<StoredEntry[]> {
-    const redis = this.#redis;
-    const replies = redis.isCluster
-      ? (
-          await Promise.all(keys.map((key) => redis.cacheReadMany(1, key, GENERATION_RETENTION_MS, token())))
-        ).flat()
-      : await redis.cacheReadMany(keys.length, ...keys, GENERATION_RETENTION_MS, token());
-    return keys.map((_, i) => ({
-      payload: replies[2 * i] ?? undefined,
-      generation: replies[2 * i + 1] as string,
-    }));
+    return this.#turn.read(key).then(toEntry);
   }
 
   async write(key: string, payload: string, ttlMs: number, generation: string): Promise<boolean> {
@@ -99,4 +80,8 @@ export class RedisCacheStore implements CacheStore {
       collections.map((c) => this.#redis.set(this.#collectionKey(c), token(), 'PX', VERSION_TTL_MS)),
     );
   }
+}
+
+function toEntry([payload, generation]: readonly [string | null, string]): StoredEntry {
+  return { payload: payload ?? undefined, generation };
 }

@@ -6,7 +6,6 @@
 import fp from 'fastify-plugin';
 import type { Config, RateLimitPolicy } from '../../config.ts';
 import { BoundCounter } from '../metrics.ts';
-import { withScripts } from '../redis/scripts.ts';
 import type { RateLimitDecision, RateLimiter } from './limiter.ts';
 import { MemoryRateLimiter } from './memory.ts';
 import { RedisRateLimiter } from './redis.ts';
@@ -20,11 +19,11 @@ declare module 'fastify' {
 export default fp<{ policies: Config['rateLimits'] }>(
   async (app, { policies: configured }) => {
     const policies = configured as Readonly<Record<string, RateLimitPolicy>>;
-    const { client, health, keys } = app.redis;
+    const { health, keys, turn } = app.redis;
     const insurance = new MemoryRateLimiter(policies);
-    const limiter: RateLimiter = client
+    const limiter: RateLimiter = turn
       ? new RedisRateLimiter({
-          client: withScripts(client),
+          turn,
           health,
           policies,
           counterKey: keys.rateLimit,

@@ -47,7 +47,7 @@ function profileOptions(config: Config['redis'], profile: RedisProfile, name: st
     // A socket with a stalled peer must not look healthy for long.
     keepAlive: 5000,
     // No auto-pipelining: the hot reads and budgets already leave as one call per event-loop turn
-    // (infra/redis/per-turn.ts), and auto-pipelining would hold each batch for one more loop
+    // (infra/redis/turn.ts), and auto-pipelining would hold each batch for one more loop
     // iteration (its own setImmediate, queued from ours). Nor may only the batches skip it: a
     // batch written ahead of an invalidation queued before it would let a read that began after
     // the invalidation's local part see the old entry (test: H2). Every command is written

@@ -6,14 +6,19 @@
  */
 import fp from 'fastify-plugin';
 import type { Config } from '../../config.ts';
+import { GENERATION_RETENTION_MS } from '../cache/store.ts';
 import { createRedisClient, type RedisClient } from './client.ts';
 import { RedisHealth } from './health.ts';
 import { createKeys, type RedisKeys } from './keys.ts';
+import { withScripts } from './scripts.ts';
+import { RedisTurn } from './turn.ts';
 
 export interface SpeedLayer {
   readonly client: RedisClient | undefined;
   readonly health: RedisHealth;
   readonly keys: RedisKeys;
+  /** The request path's per-turn call (session reads and budgets), with the client. */
+  readonly turn: RedisTurn | undefined;
 }
 
 declare module 'fastify' {
@@ -79,7 +84,8 @@ export default fp<{ config: Config['redis'] }>(
       await Promise.race([client.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
       client.disconnect();
     });
-    app.decorate('redis', { client, health, keys: createKeys(config.keyPrefix) });
+    const turn = client && new RedisTurn(withScripts(client), health, GENERATION_RETENTION_MS);
+    app.decorate('redis', { client, health, keys: createKeys(config.keyPrefix), turn });
   },
   { name: 'redis', dependencies: ['metrics'] },
 );

@@ -9,8 +9,8 @@ import type { RedisClient } from './client.ts';
 
 /** The typed surface of the scripts; see each .lua file for the contract. */
 export interface ScriptCommands {
-  /** `keys` entry keys, then the entries, then retention and token: see cacheReadMany-n.lua. */
-  cacheReadMany(keys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null)[]>;
+  /** `keys` entry and counter keys, then the reads' count, retention, token, points and windows: see turn-n.lua. */
+  turn(keys: number, ...keysThenArgs: (string | number)[]): Promise<(string | number | null)[]>;
   cacheWrite(entryKey: string, generation: string, payload: string, ttlMs: number): Promise<number>;
   cacheInvalidate(entryKey: string, newToken: string, minRetentionMs: number): Promise<number>;
   releaseLock(lockKey: string, token: string): Promise<number>;
@@ -37,8 +37,6 @@ export interface ScriptCommands {
     retentionMs: number,
     ...triples: string[]
   ): Promise<number>;
-  /** `keys` counters, then the counters, then points and window per counter: see rateLimitConsume-n.lua. */
-  rateLimitConsume(keys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   presenceTouch(
     connections: string,
     online: string,

@@ -6,7 +6,7 @@
   row" leaves nothing stale behind.
 
   KEYS[1] entry hash { v = payload, g = generation }
-  ARGV[1] generation the reader saw (from cacheReadMany)
+  ARGV[1] generation the reader saw (from the turn call, turn-n.lua)
   ARGV[2] payload
   ARGV[3] time to live, ms
 
