@@ -51,6 +51,7 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { createDatabase } from '../src/infra/db/kysely.ts';
@@ -63,7 +64,7 @@ import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
 import { request, run, target } from './load.ts';
 import { hashCost, microBenchmarks } from './micro.ts';
-import { openWorkspace, REDIS_URL } from './workspace.ts';
+import { openWorkspace, pin, REDIS_URL } from './workspace.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
@@ -398,6 +399,18 @@ try {
       timeoutMs: 90_000,
     });
   }
+  // The servers measured share the last CPU, this process (the load) the others; Redis and the
+  // database float. Unpinned, the scheduler now and then sets a server beside the load generator
+  // for a while, and that server's req/s drops by 10–20 % for reasons of its own: within one run,
+  // two copies of one build differed by as much as the changes being measured.
+  const cpus = availableParallelism();
+  const pinned =
+    process.env.BENCH_PIN !== 'off' &&
+    cpus >= 2 &&
+    pin(process.pid, cpus === 2 ? '0' : `0-${cpus - 2}`) &&
+    [baselineProcess, ...parley, ...variants.map((v) => v.child)].every((child) =>
+      pin(child.pid, String(cpus - 1)),
+    );
   const [app, app2] = ports.map((port) => `http://127.0.0.1:${port}`) as [string, string];
   // The login and one-token scenarios use an account registered through the API (argon2 hash included).
   const registered = await fetch(`${app}/v1/auth/register`, {
@@ -574,7 +587,8 @@ try {
   const micro = selected('micro') ? await microBenchmarks(REDIS_URL, prefix, DURATION_S * 200) : [];
 
   process.stdout.write(
-    `\nParley bench — HTTP: ${CONNECTIONS} connections, ${DURATION_S} s per scenario, loopback\n`,
+    `\nParley bench — HTTP: ${CONNECTIONS} connections, ${DURATION_S} s per scenario, loopback` +
+      `${pinned ? `, servers pinned to CPU ${cpus - 1} and the load to the others` : ', unpinned'}\n`,
   );
   console.table(
     http.map((r) => ({
@@ -606,6 +620,11 @@ try {
         `  req/s ${ratio('parley', (r) => r.rps)}× (target ≥ 0.90)   p99 ${ratio('parley', (r) => r.p99)}× (target ≤ 1.50)` +
         `   CPU ${cpu('parley')} µs/req (Parley processes) vs ${cpu('minimal')} (minimal)` +
         `   SQL statements per request: ${sqlPerRequest}\n`,
+    );
+    process.stdout.write(
+      `  req/s by round: ${contenders
+        .map((c) => `${c.key} ${rounds.map((r) => r.get(c.key)?.rps ?? 0).join(' ')}`)
+        .join(' | ')}\n`,
     );
     for (const c of contenders.slice(2)) {
       process.stdout.write(

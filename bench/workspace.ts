@@ -5,7 +5,7 @@
  * behind (processes stopped, database dropped, keys deleted).
  * BENCH_DATABASE_URL / BENCH_REDIS_URL locate the services (defaults: local).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createConnection } from 'mysql2/promise';
@@ -71,4 +71,15 @@ export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
+}
+
+/** Pins every thread of `pid` to `cpus` (a taskset list, e.g. "1" or "0-2"); false where taskset is missing. */
+export function pin(pid: number | undefined, cpus: string): boolean {
+  if (pid === undefined) return false;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * The access step, one onRequest hook for every route, before the body is
+ * The access step, every route's first own onRequest hook, before the body is
  * read: authentication by default, then the limit step (rate-limit.ts).
  *
  * Every /v1 route requires a valid session unless it declares
@@ -9,7 +9,7 @@
  * read and the caller's budgets leave in the same turn: one Redis round trip
  * of latency, not two. The principal lands on `request.principal`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
@@ -41,68 +41,78 @@ async function authenticate(
   app.decorate('routeAccess', routes);
   app.decorateRequest('principal', undefined);
 
+  // The access step is each route's own first onRequest hook (after the global ones), bound to
+  // the route's template and config: Fastify builds `request.routeOptions` anew on every read.
   app.addHook('onRoute', (route) => {
     limits.check(route);
-    if (!isApiRoute(route.url)) return;
-    const access = (route.config as { public?: boolean } | undefined)?.public ? 'public' : 'authenticated';
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, access });
+    const config = (route.config ?? {}) as FastifyContextConfig;
+    const access = isApiRoute(route.url) && !config.public ? 'authenticated' : 'public';
+    if (isApiRoute(route.url)) {
+      for (const method of [route.method].flat()) routes.push({ method, url: route.url, access });
+    }
+    if (!isApiRoute(route.url) && !config.rateLimit?.length) return; // nothing to check or spend
+    const step = access === 'public' ? publicStep(route.url, config) : authenticatedStep(route.url, config);
+    route.onRequest = [step, ...[route.onRequest ?? []].flat()];
   });
   // The auth module decorates `app.auth` after this plugin: it must exist before the first request.
   app.addHook('onReady', async () => {
     if (!app.hasDecorator('auth')) throw new Error('the auth module is not registered');
   });
 
+  /** A route without a session: only its limits. */
+  const publicStep =
+    (url: string, config: FastifyContextConfig): onRequestHookHandler =>
+    (request, reply, done) => {
+      limits.spend(request, reply, { url, config }, undefined).then(() => done(), done);
+    };
+
   // Callback style, with the session read and the spend settled by hand: an async hook and
   // Promise.allSettled cost several promises and microtask hops per request for nothing.
-  app.addHook('onRequest', (request, reply, done) => {
-    // Fastify builds `routeOptions` anew on every read: once per request is enough.
-    const route = request.routeOptions;
-    if (route.config.public || !isApiRoute(route.url)) {
-      limits.spend(request, reply, route, undefined).then(() => done(), done);
-      return;
-    }
-    let claims: AccessClaims;
-    try {
-      claims = app.auth.verifyAccessToken(BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '');
-    } catch (err) {
-      limits.spendRejected(request, reply).then(() => done(err as Error), done);
-      return;
-    }
-    let principal: Principal | undefined;
-    let sessionFailure: unknown;
-    /** Set when the spend failed (a 429, or a 503 of a closed policy). */
-    let refused: { failure: unknown } | undefined;
-    let waiting = 2;
-    const settled = () => {
-      if (--waiting > 0) return;
-      if (principal === undefined) {
-        // The 401 (or outage) is the answer, whatever the budget said. Only a rejected
-        // session is anonymous traffic that pays the per-IP budget; an outage is not.
-        const err = sessionFailure as Error;
-        if (err instanceof AppError && err.code === AuthErrors.AUTH_UNAUTHENTICATED) {
-          limits.spendRejected(request, reply).then(() => done(err), done);
-        } else done(err);
-      } else if (refused) done(refused.failure as Error);
-      else {
-        request.principal = principal;
-        done();
+  const authenticatedStep =
+    (url: string, config: FastifyContextConfig): onRequestHookHandler =>
+    (request, reply, done) => {
+      let claims: AccessClaims;
+      try {
+        claims = app.auth.verifyAccessToken(BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '');
+      } catch (err) {
+        limits.spendRejected(request, reply).then(() => done(err as Error), done);
+        return;
       }
+      let principal: Principal | undefined;
+      let sessionFailure: unknown;
+      /** Set when the spend failed (a 429, or a 503 of a closed policy). */
+      let refused: { failure: unknown } | undefined;
+      let waiting = 2;
+      const settled = () => {
+        if (--waiting > 0) return;
+        if (principal === undefined) {
+          // The 401 (or outage) is the answer, whatever the budget said. Only a rejected
+          // session is anonymous traffic that pays the per-IP budget; an outage is not.
+          const err = sessionFailure as Error;
+          if (err instanceof AppError && err.code === AuthErrors.AUTH_UNAUTHENTICATED) {
+            limits.spendRejected(request, reply).then(() => done(err), done);
+          } else done(err);
+        } else if (refused) done(refused.failure as Error);
+        else {
+          request.principal = principal;
+          done();
+        }
+      };
+      app.auth.principalFor(claims).then(
+        (p) => {
+          principal = p;
+          settled();
+        },
+        (err: unknown) => {
+          sessionFailure = err;
+          settled();
+        },
+      );
+      limits.spend(request, reply, { url, config }, claims.sub).then(settled, (failure: unknown) => {
+        refused = { failure };
+        settled();
+      });
     };
-    app.auth.principalFor(claims).then(
-      (p) => {
-        principal = p;
-        settled();
-      },
-      (err: unknown) => {
-        sessionFailure = err;
-        settled();
-      },
-    );
-    limits.spend(request, reply, route, claims.sub).then(settled, (failure: unknown) => {
-      refused = { failure };
-      settled();
-    });
-  });
 }
 
 export default fp(authenticate, { name: 'authenticate', dependencies: ['rate-limit'] });

@@ -6,8 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+import type { HistogramSeries } from '../infra/metrics.ts';
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{8,64}$/;
 
@@ -24,11 +25,31 @@ async function observability(app: FastifyInstance): Promise<void> {
     reply.header('x-request-id', request.id);
     done();
   });
+  // Each route observes its own requests with a hook bound to its template (and its method, when
+  // it has one), so the series is found by status alone: Fastify builds `request.routeOptions`
+  // anew on every read, and a joined label key would be a new string per request.
+  const observer = (url: string, method: string | undefined): onResponseHookHandler => {
+    const byStatus = new Map<number, HistogramSeries>();
+    return (request, reply, done) => {
+      const status = reply.statusCode;
+      let series = method === undefined ? undefined : byStatus.get(status);
+      if (series === undefined) {
+        series = metrics.httpDuration.series(method ?? request.method, url, String(status));
+        if (method !== undefined) byStatus.set(status, series);
+      }
+      series.observe(reply.elapsedTime / 1000);
+      done();
+    };
+  };
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    const observe = observer(route.url, methods.length === 1 ? methods[0] : undefined);
+    route.onResponse = [...[route.onResponse ?? []].flat(), observe];
+  });
+  const unmatched = observer('unmatched', undefined);
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.httpDuration
-      .series(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
-      .observe(reply.elapsedTime / 1000);
-    done();
+    if (request.is404) unmatched.call(app, request, reply, done);
+    else done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

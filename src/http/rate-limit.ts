@@ -17,7 +17,7 @@
  * The IP is Fastify's `request.ip`, which honours TRUST_PROXY: a peer that is
  * not a trusted proxy cannot change its key with X-Forwarded-For.
  */
-import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyContextConfig, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Config, RateLimitPolicyName } from '../config.ts';
 import {
   assertAllowed,
@@ -71,14 +71,14 @@ export class HttpLimits {
   }
 
   /**
-   * Spends the request's API budget and its route's policies; `route` is the request's
-   * `routeOptions`, `userId` the verified caller on authenticated routes. Resolves once
-   * all are decided.
+   * Spends the request's API budget and its route's policies; `route` is the route's
+   * template and config, `userId` the verified caller on authenticated routes. Resolves
+   * once all are decided.
    */
   spend(
     request: FastifyRequest,
     reply: FastifyReply,
-    { url, config }: Pick<FastifyRequest['routeOptions'], 'url' | 'config'>,
+    { url, config }: { url: string | undefined; config: Pick<FastifyContextConfig, 'rateLimit'> },
     userId: string | undefined,
   ): Promise<void> {
     const own = config.rateLimit ?? NONE;

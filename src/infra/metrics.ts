@@ -66,7 +66,14 @@ abstract class BoundMetric<S> {
   readonly aggregator = 'sum';
   abstract readonly type: 'counter' | 'histogram';
   readonly #labelNames: readonly string[];
-  readonly #series = new Map<string, { labels: Record<string, string>; series: S }>();
+  /** Every series made, with its labels, in creation order (for rendering). */
+  readonly #made: { labels: Record<string, string>; series: S }[] = [];
+  /**
+   * The series by label value, one Map level per label: a hit is one `Map.get` per
+   * label on strings the caller already holds (route templates, policy names), and
+   * allocates nothing — a joined key would build a string on every call.
+   */
+  #index = new Map<string, unknown>();
 
   constructor(options: {
     name: string;
@@ -82,17 +89,29 @@ abstract class BoundMetric<S> {
 
   /** The series of these label values, one per label name, in order. */
   series(...values: string[]): S {
-    const key = values.length === 1 ? (values[0] as string) : values.join('\u0000');
-    let found = this.#series.get(key);
-    if (!found) {
+    let level = this.#index;
+    const last = this.#labelNames.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = values[i] ?? '';
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const value = values[Math.max(last, 0)] ?? '';
+    let found = level.get(value) as S | undefined;
+    if (found === undefined) {
       const labels: Record<string, string> = {};
       this.#labelNames.forEach((name, i) => {
         labels[name] = values[i] ?? '';
       });
-      found = { labels, series: this.create() };
-      this.#series.set(key, found);
+      found = this.create();
+      this.#made.push({ labels, series: found });
+      level.set(value, found);
     }
-    return found.series;
+    return found;
   }
 
   protected abstract create(): S;
@@ -107,12 +126,13 @@ abstract class BoundMetric<S> {
     values: MetricValue[];
   }> {
     const values: MetricValue[] = [];
-    for (const { labels, series } of this.#series.values()) values.push(...this.values(labels, series));
+    for (const { labels, series } of this.#made) values.push(...this.values(labels, series));
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
   reset(): void {
-    this.#series.clear();
+    this.#made.length = 0;
+    this.#index = new Map();
   }
 }
 

@@ -45,8 +45,10 @@ export class L1 {
    */
   remember(key: string, envelope: Envelope<unknown>, epoch: number): void {
     if (this.#clearedAt > epoch || (this.#invalidatedAt.get(key) ?? -1) > epoch) return;
-    const ttl = Math.min(envelope.e - Date.now(), this.#ttlMs);
-    if (ttl > 0) this.#entries.set(key, { value: envelope.v, freshUntil: envelope.e }, { ttl });
+    // The entry's own freshness bounds it, not the LRU's per-entry TTLs: an LRU with TTLs
+    // checks the clock and its TTL tables on every get, and `get` checks freshness anyway.
+    const freshUntil = Math.min(envelope.e, Date.now() + this.#ttlMs);
+    if (freshUntil > Date.now()) this.#entries.set(key, { value: envelope.v, freshUntil });
   }
 
   /** Drops `keys` and stamps them, so reads already under way cannot put them back. */

@@ -34,7 +34,8 @@ export class SharedInvalidation {
 
   /** Whether an invalidation of entry `key` is still waiting to be replayed: Redis may hold a stale value. */
   isPending(key: string): boolean {
-    return this.#pendingKeys.has(key);
+    // Nearly always empty: skip hashing the key then.
+    return this.#pendingKeys.size > 0 && this.#pendingKeys.has(key);
   }
 
   /** How many entry invalidations are waiting to be replayed. */
