@@ -17,7 +17,6 @@
  * runs only when the list names `rooms`. A throw-away database and key prefix are created and removed.
  */
 import { randomUUID } from 'node:crypto';
-import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
@@ -26,6 +25,7 @@ import { migrateToLatest } from '../src/infra/db/migrate.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
+import { request, run, target } from './load.ts';
 import { openWorkspace, REDIS_URL } from './workspace.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
@@ -68,17 +68,12 @@ interface Result {
 }
 
 async function measure(name: string, url: string, headers: Record<string, string> = {}): Promise<Result> {
-  const options = { url, headers, connections: CONNECTIONS };
-  await autocannon({ ...options, duration: 2 }); // warm-up: JIT, pools, caches
-  const r = await autocannon({ ...options, duration: DURATION_S });
-  return {
-    name,
-    requests: r.requests.total,
-    rps: Math.round(r.requests.average),
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    failures: r.errors + r.timeouts + (r.requests.total - (r.statusCodeStats?.['200']?.count ?? 0)),
-  };
+  const { port, path } = target(url);
+  const bytes = request(path, { headers });
+  const load = { port, connections: CONNECTIONS, next: () => bytes, expect: 200 };
+  await run({ ...load, durationMs: 2000 }); // warm-up: JIT, pools, caches
+  const r = await run({ ...load, durationMs: DURATION_S * 1000 });
+  return { name, ...r };
 }
 
 async function main(): Promise<void> {
@@ -201,8 +196,8 @@ async function main(): Promise<void> {
       [bare1, reference1, list, reference2, bare2].map((r) => ({
         scenario: r.name,
         'req/s': r.rps,
-        'p50 ms': r.p50,
-        'p99 ms': r.p99,
+        'p50 ms': r.p50.toFixed(2),
+        'p99 ms': r.p99.toFixed(2),
         'vs bare': (r.rps / bare).toFixed(2),
         'vs reference': (r.rps / referenceRps).toFixed(2),
         failures: r.failures,

@@ -1,21 +1,24 @@
 /**
  * `npm run bench`: measures Parley's hot paths against real MariaDB + Redis on
  * loopback, each next to a baseline measured in the same run:
- * - HTTP (autocannon, BENCH_CONNECTIONS connections, BENCH_DURATION s per
- *   scenario after a 2 s warm-up) against a bare Fastify route;
+ * - HTTP (bench/load.ts, a wrk-like closed loop: BENCH_CONNECTIONS connections,
+ *   BENCH_DURATION s per scenario after a 1 s warm-up) against a bare Fastify
+ *   route. The servers measured are pinned to the last CPU and this process
+ *   (the load) to the others, unless BENCH_PIN=off or taskset is missing;
  * - the headline: `GET /v1/me` with BENCH_ACCOUNTS (1,000) distinct accounts
  *   in turn — every request carries the next account's token, round-robin over
  *   all of them across all connections, so no two requests in flight share a
  *   session or a budget — next to the minimal stack's `/me` (fast-jwt verify +
  *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, and the
- *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (3)
- *   interleaved rounds of BENCH_ROUND_DURATION (5) s. Printed: req/s, p50/p99,
+ *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (7)
+ *   interleaved rounds of BENCH_ROUND_DURATION (3) s. Printed: req/s, p50/p99,
  *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
  *   and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
  *   beside the same figure for the Redis server (its pid from INFO, when it
- *   runs on this machine) and for this process, the load generator: on a
- *   shared machine the req/s ratio follows the ratio of the three summed;
+ *   runs on this machine) and for this process, the load generator. Pinned,
+ *   a server has its CPU to itself and its req/s follows its own CPU µs per
+ *   request; every round's req/s is printed;
  * - the cross-process stampede figure (cold reads over two processes → SQL queries);
  * - speed-layer micro-benchmarks against bare ioredis doing the same job;
  * - the cost of one password hash (RELIABILITY A2, sequential, no baseline: the bar is absolute).
