@@ -303,6 +303,8 @@ function roundRobin(url: string, tokens: string[]): () => Buffer {
   };
 }
 
+/** Puts the local Redis server's CPU affinity back, once the bench has pinned it. */
+let restoreRedis = () => {};
 const workspace = await openWorkspace('http');
 const { prefix, start } = workspace;
 
@@ -407,10 +409,11 @@ try {
   // for a while, and that server's req/s drops by 10–20 % for reasons of its own: within one run,
   // two copies of one build differed by as much as the changes being measured.
   const cpus = availableParallelism();
+  const loadCpus = cpus === 2 ? '0' : `0-${cpus - 2}`;
   const pinned =
     process.env.BENCH_PIN !== 'off' &&
     cpus >= 2 &&
-    pin(process.pid, cpus === 2 ? '0' : `0-${cpus - 2}`) &&
+    pin(process.pid, loadCpus) &&
     [baselineProcess, ...parley, ...variants.map((v) => v.child)].every((child) =>
       pin(child.pid, String(cpus - 1)),
     );
@@ -428,6 +431,13 @@ try {
   // The Redis server's CPU is measured beside the servers' when it runs on this machine.
   const redisInfo = await redis.info('server');
   redisPid = Number(/process_id:(\d+)/.exec(redisInfo)?.[1]) || undefined;
+  // A local Redis joins the load on its CPUs while the bench runs (its own affinity is put back
+  // at the end): left floating, the scheduler moves it onto the servers' CPU when the load's is
+  // busy, and the server measured then loses a share of its CPU that has nothing to do with it.
+  if (pinned && redisPid !== undefined) {
+    const mask = /affinity list: (\S+)/.exec(execFileSync('taskset', ['-p', '-c', String(redisPid)]).toString())?.[1];
+    if (mask && pin(redisPid, loadCpus)) restoreRedis = () => pin(redisPid, mask);
+  }
   const seed = redis.pipeline();
   const claims = JSON.parse(Buffer.from(session.accessToken.split('.')[1] as string, 'base64url').toString());
   const oneTokenAccount = { token: session.accessToken, sid: claims.sid, user: { id: claims.sub } };
@@ -591,7 +601,7 @@ try {
 
   process.stdout.write(
     `\nParley bench — HTTP: ${CONNECTIONS} connections, ${DURATION_S} s per scenario, loopback` +
-      `${pinned ? `, servers pinned to CPU ${cpus - 1} and the load to the others` : ', unpinned'}\n`,
+      `${pinned ? `, servers pinned to CPU ${cpus - 1}, the load${redisPid ? ' and Redis' : ''} to the others` : ', unpinned'}\n`,
   );
   console.table(
     http.map((r) => ({
@@ -668,5 +678,6 @@ try {
     );
   }
 } finally {
+  restoreRedis();
   await workspace.close();
 }
