@@ -435,7 +435,9 @@ try {
   // at the end): left floating, the scheduler moves it onto the servers' CPU when the load's is
   // busy, and the server measured then loses a share of its CPU that has nothing to do with it.
   if (pinned && redisPid !== undefined) {
-    const mask = /affinity list: (\S+)/.exec(execFileSync('taskset', ['-p', '-c', String(redisPid)]).toString())?.[1];
+    const mask = /affinity list: (\S+)/.exec(
+      execFileSync('taskset', ['-p', '-c', String(redisPid)]).toString(),
+    )?.[1];
     if (mask && pin(redisPid, loadCpus)) restoreRedis = () => pin(redisPid, mask);
   }
   const seed = redis.pipeline();
