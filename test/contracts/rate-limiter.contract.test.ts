@@ -146,7 +146,7 @@ describe('RedisRateLimiter', { skip: servicesSkipReason }, () => {
       turn.read(entry),
     ]);
     assert.equal(calls, 1);
-    assert.deepEqual(read, ['payload', 'generation']);
+    assert.deepEqual(read, { payload: 'payload', generation: 'generation' });
     // One subject's flood is counted as if one by one: the first five pass, in arrival order.
     assert.deepEqual(
       flood.map((d) => d.remaining),

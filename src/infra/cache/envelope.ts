@@ -11,8 +11,14 @@ export interface Envelope<T> {
   e: number;
 }
 
+/** A stored entry's envelope, and whether it is still fresh. */
+export interface Decoded<T> {
+  envelope: Envelope<T>;
+  fresh: boolean;
+}
+
 /** Decodes a stored entry and says whether it is still fresh; undefined on a miss. */
-export function decode<T>(entry: StoredEntry): { envelope: Envelope<T>; fresh: boolean } | undefined {
+export function decode<T>(entry: StoredEntry): Decoded<T> | undefined {
   if (entry.payload === undefined) return undefined;
   const envelope = JSON.parse(entry.payload) as Envelope<T>;
   return { envelope, fresh: envelope.e > Date.now() };

@@ -1,9 +1,9 @@
 /**
- * L1: the per-instance LRU in front of the store, for non-authorization data.
+ * L1: the per-instance bounded map in front of the store, for non-authorization data.
  * Every invalidation this instance learns of (local or bus) advances an epoch
  * and stamps the key, so a value read before the invalidation never enters L1.
  */
-import { LRUCache } from 'lru-cache';
+import { RecentMap } from '../../lib/recent-map.ts';
 import type { Envelope } from './envelope.ts';
 
 /** An L1 entry: the value and when it stops being fresh, epoch ms. */
@@ -13,7 +13,7 @@ export interface L1Entry {
 }
 
 export class L1 {
-  readonly #entries: LRUCache<string, L1Entry>;
+  readonly #entries: RecentMap<string, L1Entry>;
   /** Upper bound on an entry's life, ms: how long a missed bus message can leave it stale. */
   readonly #ttlMs: number;
   /** Incremented by every invalidation this instance learns of. */
@@ -21,10 +21,10 @@ export class L1 {
   /** Epoch of the last whole-L1 clear. */
   #clearedAt = 0;
   /** Epoch at which each key was last invalidated (bounded; an evicted stamp only loses the guard for very old keys). */
-  readonly #invalidatedAt = new LRUCache<string, number>({ max: 100_000 });
+  readonly #invalidatedAt = new RecentMap<string, number>(100_000);
 
   constructor(maxEntries: number, ttlMs: number) {
-    this.#entries = new LRUCache({ max: maxEntries });
+    this.#entries = new RecentMap(maxEntries);
     this.#ttlMs = ttlMs;
   }
 
@@ -45,8 +45,7 @@ export class L1 {
    */
   remember(key: string, envelope: Envelope<unknown>, epoch: number): void {
     if (this.#clearedAt > epoch || (this.#invalidatedAt.get(key) ?? -1) > epoch) return;
-    // The entry's own freshness bounds it, not the LRU's per-entry TTLs: an LRU with TTLs
-    // checks the clock and its TTL tables on every get, and `get` checks freshness anyway.
+    // The entry's own freshness bounds its life (`get` checks it): no per-entry timers or TTL tables.
     const freshUntil = Math.min(envelope.e, Date.now() + this.#ttlMs);
     if (freshUntil > Date.now()) this.#entries.set(key, { value: envelope.v, freshUntil });
   }

@@ -6,10 +6,11 @@
  */
 import type { BoundCounter } from '../metrics.ts';
 import type { HealthLog } from '../redis/health.ts';
-import { decode, type Envelope } from './envelope.ts';
+import { type Decoded, decode, type Envelope } from './envelope.ts';
 import { type GuardedStore, UNAVAILABLE } from './guarded-store.ts';
 import type { L1 } from './l1.ts';
 import type { LoadLock } from './lock.ts';
+import type { StoredEntry } from './store.ts';
 
 /** How a value is kept in the shared tier. */
 export interface ReadOptions {
@@ -23,6 +24,16 @@ export interface ReadOptions {
 export interface CacheMetrics {
   requests: BoundCounter;
   loads: BoundCounter;
+}
+
+/** One read's arguments, and the L1 epoch when it began. */
+interface Read<T> {
+  namespace: string;
+  key: string;
+  loader: () => Promise<T>;
+  options: ReadOptions;
+  l1: L1 | undefined;
+  epoch: number;
 }
 
 export class ReadThrough {
@@ -48,7 +59,7 @@ export class ReadThrough {
    * instances) and stored. Values read or loaded go into `l1` when given. With
    * the store unavailable, goes straight to the loader.
    */
-  async read<T>(
+  read<T>(
     namespace: string,
     key: string,
     loader: () => Promise<T>,
@@ -56,11 +67,23 @@ export class ReadThrough {
     l1: L1 | undefined,
   ): Promise<T> {
     const epoch = l1?.epoch ?? 0;
-    let entry = await this.#store.read(key);
-    if (entry === UNAVAILABLE) return this.load(namespace, loader); // straight to SQL
-    let cached = decode<T>(entry);
-    if (cached?.fresh) return this.#hit(namespace, key, cached.envelope, epoch, l1);
+    // Not `async`: a fresh entry (the usual case) is answered in the read's own `then`.
+    return this.#store.read(key).then((entry) => {
+      if (entry === UNAVAILABLE) return this.load(namespace, loader); // straight to SQL
+      const cached = decode<T>(entry);
+      if (cached?.fresh) return this.#hit(namespace, key, cached.envelope, epoch, l1);
+      return this.#miss({ namespace, key, loader, options, l1, epoch }, entry, cached);
+    });
+  }
 
+  /** An absent or expired entry (`read`, decoded as `expired`): loaded once across instances, then stored. */
+  async #miss<T>(
+    { namespace, key, loader, options, l1, epoch }: Read<T>,
+    read: StoredEntry,
+    expired: Decoded<T> | undefined,
+  ): Promise<T> {
+    let entry = read;
+    let cached = expired;
     // Miss (or expired): one loader across instances; the others wait for its result.
     let owner = await this.#lock.acquire(key);
     if (owner === undefined) {

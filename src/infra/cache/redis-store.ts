@@ -25,7 +25,7 @@ export class RedisCacheStore implements CacheStore {
 
   /** Batched by the turn and guarded by the health circuit already (see GuardedStore.read). */
   read(key: string): Promise<StoredEntry> {
-    return this.#turn.read(key).then(toEntry);
+    return this.#turn.read(key);
   }
 
   async write(key: string, payload: string, ttlMs: number, generation: string): Promise<boolean> {
@@ -80,8 +80,4 @@ export class RedisCacheStore implements CacheStore {
       collections.map((c) => this.#redis.set(this.#collectionKey(c), token(), 'PX', VERSION_TTL_MS)),
     );
   }
-}
-
-function toEntry([payload, generation]: readonly [string | null, string]): StoredEntry {
-  return { payload: payload ?? undefined, generation };
 }

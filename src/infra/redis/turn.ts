@@ -23,8 +23,11 @@ import type { RedisHealth } from './health.ts';
 import type { ScriptedClient } from './scripts.ts';
 import { uniqueToken } from './token.ts';
 
-/** A cache entry as read: its payload (null on a miss) and its generation. */
-export type EntryRead = readonly [payload: string | null, generation: string];
+/** A cache entry as read: its payload (undefined on a miss) and its generation. */
+export interface EntryRead {
+  payload: string | undefined;
+  generation: string;
+}
 /** A counter after an increment: its count, and the ms left in its window. */
 export type CounterRead = readonly [consumed: number, ttlMs: number];
 
@@ -105,10 +108,10 @@ export class RedisTurn {
       .then(
         (replies) => {
           for (let i = 0; i < readers.length; i++) {
-            (readers[i] as Waiting<EntryRead>).resolve([
-              replies[2 * i] as string | null,
-              replies[2 * i + 1] as string,
-            ]);
+            (readers[i] as Waiting<EntryRead>).resolve({
+              payload: (replies[2 * i] as string | null) ?? undefined,
+              generation: replies[2 * i + 1] as string,
+            });
           }
           const base = 2 * readers.length;
           for (let j = 0; j < counted.length; j++) {

@@ -242,15 +242,20 @@ export class AuthService {
    * state comes from the cache, then SQL, never from L1 (a revocation on any
    * instance is seen by the next request here). 401 otherwise.
    */
-  async principalFor(claims: AccessClaims): Promise<Principal> {
-    const state = await this.#d.cache.getOrSet<SessionState | null>(
-      SESSION_STATE,
-      claims.sid,
-      async () => (await this.#d.sessions.findState(claims.sid)) ?? null,
-      { ttl: this.#d.settings.accessTokenTtlMs, l1: false },
-    );
-    if (!state?.active || state.userId !== claims.sub) throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
-    return { userId: state.userId, sessionId: claims.sid, role: state.role };
+  principalFor(claims: AccessClaims): Promise<Principal> {
+    return this.#d.cache
+      .getOrSet<SessionState | null>(
+        SESSION_STATE,
+        claims.sid,
+        async () => (await this.#d.sessions.findState(claims.sid)) ?? null,
+        { ttl: this.#d.settings.accessTokenTtlMs, l1: false },
+      )
+      .then((state) => {
+        if (!state?.active || state.userId !== claims.sub) {
+          throw new AppError(AuthErrors.AUTH_UNAUTHENTICATED);
+        }
+        return { userId: state.userId, sessionId: claims.sid, role: state.role };
+      });
   }
 
   /** Both checks at once, for transports that spend no HTTP budget (the socket handshake). */

@@ -10,7 +10,7 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createSigner, createVerifier } from 'fast-jwt';
-import { LRUCache } from 'lru-cache';
+import { RecentMap } from '../../lib/recent-map.ts';
 import type { SigningKey } from './signing-key.ts';
 
 export const ISSUER = 'parley';
@@ -40,7 +40,7 @@ export class AccessTokens {
    * authenticated request's own work; a string key costs a hash of it. Expiry
    * is re-checked on every hit.
    */
-  readonly #verified = new LRUCache<string, AccessClaims>({ max: 10_000 });
+  readonly #verified = new RecentMap<string, AccessClaims>(10_000);
 
   constructor(key: SigningKey, ttlMs: number) {
     this.#sign = createSigner({

@@ -21,7 +21,7 @@ export default async function usersRoutes(
     {
       schema: { operationId: 'getMe', summary: 'My account', tags, response: { 200: Account }, errors },
     },
-    async (request) => users.getAccount(principalOf(request).userId),
+    (request) => users.getAccount(principalOf(request).userId),
   );
 
   r.patch(

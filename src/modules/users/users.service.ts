@@ -147,18 +147,21 @@ export class UsersService {
   }
 
   /** The account's own view (with email and role), for GET /v1/me. */
-  async getAccount(id: string): Promise<Account> {
-    const account = await this.#cache.getOrSet(
-      ACCOUNTS,
-      id,
-      async () => {
-        const row = await this.#users.findById(id);
-        return row && row.disabled_at === null ? accountView(row) : null;
-      },
-      ACCOUNT_CACHE,
-    );
-    if (!account) throw new AppError(UserErrors.USER_NOT_FOUND);
-    return account;
+  getAccount(id: string): Promise<Account> {
+    return this.#cache
+      .getOrSet(
+        ACCOUNTS,
+        id,
+        async () => {
+          const row = await this.#users.findById(id);
+          return row && row.disabled_at === null ? accountView(row) : null;
+        },
+        ACCOUNT_CACHE,
+      )
+      .then((account) => {
+        if (!account) throw new AppError(UserErrors.USER_NOT_FOUND);
+        return account;
+      });
   }
 
   /** Changes display name and/or avatar; every instance serves the new profile once this returns. */
