@@ -35,10 +35,11 @@ export interface RedisRateLimiterDeps {
 export class RedisRateLimiter implements RateLimiter {
   readonly #deps: RedisRateLimiterDeps;
   /**
-   * The increment of each counter in the turn's call not sent yet, and its answer, by
-   * `policy\nsubject`: the consumes of one counter in a turn add up to one increment.
+   * The increment of each counter in the turn's call not sent yet, and its answer, by policy
+   * then subject (two lookups on strings the callers hold, where a joined key would be a new
+   * string to hash on every consume): the consumes of one counter in a turn add up to one increment.
    */
-  readonly #pending = new Map<string, { increment: Increment; counted: Promise<CounterRead> }>();
+  readonly #pending = new Map<string, Map<string, { increment: Increment; counted: Promise<CounterRead> }>>();
   /** The turn call (RedisTurn.sent) that #pending's increments ride on. */
   #call = -1;
 
@@ -57,8 +58,12 @@ export class RedisRateLimiter implements RateLimiter {
       this.#pending.clear();
       this.#call = turn.sent;
     }
-    const id = `${policy}\n${subject}`;
-    let pending = this.#pending.get(id);
+    let ofPolicy = this.#pending.get(policy);
+    if (ofPolicy === undefined) {
+      ofPolicy = new Map();
+      this.#pending.set(policy, ofPolicy);
+    }
+    let pending = ofPolicy.get(subject);
     if (pending === undefined) {
       const increment = {
         key: this.#deps.counterKey(policy, subject),
@@ -66,7 +71,7 @@ export class RedisRateLimiter implements RateLimiter {
         points: 0,
       };
       pending = { increment, counted: turn.count(increment) };
-      this.#pending.set(id, pending);
+      ofPolicy.set(subject, pending);
     }
     const { increment, counted } = pending;
     const before = increment.points;

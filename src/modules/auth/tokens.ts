@@ -35,12 +35,14 @@ export class AccessTokens {
   readonly #sign: (payload: object) => string;
   readonly #verify: (token: string) => AccessClaims;
   /**
-   * Claims of tokens that verified, keyed by the token itself. fast-jwt's own
-   * cache keys by a SHA-256 of the token, which costs as much as the rest of an
-   * authenticated request's own work; a string key costs a hash of it. Expiry
-   * is re-checked on every hit.
+   * Claims of tokens that verified, by the token's signature (its last segment), with the
+   * whole token compared on a hit. fast-jwt's own cache keys by a SHA-256 of the token, which
+   * costs as much as the rest of an authenticated request's own work; keying by the whole
+   * token costs hashing its ~300 characters on every lookup (a fresh string each request).
+   * The signature is as unique and a seventh of the length, and the comparison is a memcmp.
+   * Expiry is re-checked on every hit.
    */
-  readonly #verified = new RecentMap<string, AccessClaims>(10_000);
+  readonly #verified = new RecentMap<string, { token: string; claims: AccessClaims }>(10_000);
 
   constructor(key: SigningKey, ttlMs: number) {
     this.#sign = createSigner({
@@ -69,12 +71,13 @@ export class AccessTokens {
   /** The token's claims; throws on any invalid token (signature, algorithm, type, claims, expiry). */
   verify(token: string): AccessClaims {
     const now = Date.now();
-    const known = this.#verified.get(token);
-    if (known && known.exp * 1000 + CLOCK_TOLERANCE_MS > now) return known;
+    const signature = token.slice(token.lastIndexOf('.') + 1);
+    const known = this.#verified.get(signature);
+    if (known?.token === token && known.claims.exp * 1000 + CLOCK_TOLERANCE_MS > now) return known.claims;
     const claims = Object.freeze(this.#verify(token));
     // fast-jwt checks `iat` only against maxAge, never against the future.
     if (claims.iat * 1000 > now + CLOCK_TOLERANCE_MS) throw new Error('token issued in the future');
-    this.#verified.set(token, claims);
+    this.#verified.set(signature, { token, claims });
     return claims;
   }
 }

@@ -286,6 +286,17 @@ describeBackends('auth', (b) => {
       await rejects(`${h}.${p}.`, 'no signature');
     });
 
+    it('B1: a verified token’s signature on another payload or header is refused (the verified-claims map keys by signature)', async () => {
+      assert.equal((await me(u.accessToken)).statusCode, 200, 'the genuine token is verified and remembered');
+      const [h, p, s] = u.accessToken.split('.') as [string, string, string];
+      const other = (obj: object) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+      const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+      await rejects(`${h}.${other({ ...payload, sub: randomUUID() })}.${s}`, 'another subject');
+      await rejects(`${h}.${other({ ...payload, exp: payload.exp + 86_400 })}.${s}`, 'a later expiry');
+      await rejects(`${other({ alg: 'HS256', typ: 'at+jwt', kid: 'x' })}.${p}.${s}`, 'another header');
+      assert.equal((await me(u.accessToken)).statusCode, 200, 'the genuine token still passes');
+    });
+
     it('B2: ignores key hints in the header (jwk, jku, x5u, kid) and a foreign key', async () => {
       const attacker = randomBytes(32).toString('base64url');
       const forged = (header: object) =>
