@@ -10,8 +10,8 @@
  *   all of them across all connections, so no two requests in flight share a
  *   session or a budget — next to the minimal stack's `/me` (fast-jwt verify +
  *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, and the
- *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (7)
- *   interleaved rounds of BENCH_ROUND_DURATION (3) s. Printed: req/s, p50/p99,
+ *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (15)
+ *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s. Printed: req/s, p50/p99,
  *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
  *   and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
@@ -80,10 +80,18 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
  * shared machine whose speed drifts during the run (it does, by 30 % and more, here)
  * then weighs on all contenders alike; the headline is the median of the rounds.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ROUND_DURATION_S = Number(process.env.BENCH_ROUND_DURATION ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const ROUND_DURATION_S = Number(process.env.BENCH_ROUND_DURATION ?? 1.5);
 /** Load before each measured window, not measured: JIT, pools, caches, the window's connections. */
 const WARM_UP_MS = 1000;
+/**
+ * Before the headline's first round, each contender runs this long unmeasured: a larger
+ * program reaches its steady state later (V8 tiers its hot functions up, the young
+ * generation grows to the allocation rate), and a long-running server is measured there.
+ */
+const HEADLINE_WARM_UP_MS = Number(process.env.BENCH_WARM_UP ?? 8) * 1000;
+/** Before each headline window once every contender is warm: only the connections are new. */
+const ROUND_WARM_UP_MS = 250;
 /** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
 const GROUPS = [
   'ping',
@@ -114,6 +122,8 @@ const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim(
 interface Scenario {
   /** Seconds of load after the warm-up (default BENCH_DURATION). */
   durationS?: number;
+  /** Unmeasured load first, ms (default WARM_UP_MS). */
+  warmUpMs?: number;
   name: string;
   url: string;
   method?: 'GET' | 'POST';
@@ -218,6 +228,7 @@ async function measure(scenario: Scenario): Promise<Result> {
     expect = 200,
     cpuOf = [],
     durationS = DURATION_S,
+    warmUpMs = WARM_UP_MS,
   } = scenario;
   const { port, path } = target(url);
   const fixed = request(path, { method, headers, body });
@@ -228,7 +239,7 @@ async function measure(scenario: Scenario): Promise<Result> {
       }
     : (scenario.requests ?? (() => fixed));
   const load = { port, connections, next, expect };
-  await run({ ...load, durationMs: WARM_UP_MS }); // JIT, pools, caches, connections
+  await run({ ...load, durationMs: warmUpMs }); // JIT, pools, caches, connections
   const cpuBefore = cpuOfAll(cpuOf);
   const redisBefore = cpuTimeUs(redisPid);
   const clientBefore = process.cpuUsage();
@@ -525,7 +536,12 @@ try {
         const c = contenders[(i + round) % contenders.length] as Contender;
         results.set(
           c.key,
-          await measure({ ...c, requests: roundRobin(c.url, tokens), durationS: ROUND_DURATION_S }),
+          await measure({
+            ...c,
+            requests: roundRobin(c.url, tokens),
+            durationS: ROUND_DURATION_S,
+            warmUpMs: round === 0 ? HEADLINE_WARM_UP_MS : ROUND_WARM_UP_MS,
+          }),
         );
       }
       rounds.push(results);
