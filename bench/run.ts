@@ -449,7 +449,17 @@ try {
     const mask = /affinity list: (\S+)/.exec(
       execFileSync('taskset', ['-p', '-c', String(redisPid)]).toString(),
     )?.[1];
-    if (mask && pin(redisPid, loadCpus)) restoreRedis = () => pin(redisPid, mask);
+    if (mask && pin(redisPid, loadCpus)) {
+      restoreRedis = () => pin(redisPid, mask);
+      // An interrupted bench (Ctrl-C, a timeout) must not leave the shared Redis pinned, nor
+      // its servers, database and keys behind.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          restoreRedis();
+          void workspace.close().finally(() => process.exit(130));
+        });
+      }
+    }
   }
   const seed = redis.pipeline();
   const claims = JSON.parse(Buffer.from(session.accessToken.split('.')[1] as string, 'base64url').toString());
