@@ -11,7 +11,8 @@
  *   session or a budget — next to the minimal stack's `/me` (fast-jwt verify +
  *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, and the
  *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (15)
- *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s. Printed: req/s, p50/p99,
+ *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s, after BENCH_WARM_UP (8) s
+ *   of unmeasured load on each contender. Printed: req/s, p50/p99,
  *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
  *   and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
