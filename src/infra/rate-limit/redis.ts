@@ -42,6 +42,8 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #pending = new Map<string, Map<string, { increment: Increment; counted: Promise<CounterRead> }>>();
   /** The turn call (RedisTurn.sent) that #pending's increments ride on. */
   #call = -1;
+  /** The last turn call whose failure was logged: one warning per failed call, not per consume. */
+  #warned = -1;
 
   constructor(deps: RedisRateLimiterDeps) {
     this.#deps = deps;
@@ -74,6 +76,7 @@ export class RedisRateLimiter implements RateLimiter {
       ofPolicy.set(subject, pending);
     }
     const { increment, counted } = pending;
+    const call = this.#call;
     const before = increment.points;
     increment.points += points;
     return counted.then(
@@ -81,7 +84,10 @@ export class RedisRateLimiter implements RateLimiter {
         // Redis added the turn's sum at once; this caller's share ends `before + points` into it.
         decision(policy, settings, total - increment.points + before + points, ttlMs),
       (err: unknown) => {
-        this.#deps.log.warn({ layer: 'rate-limit', err: (err as Error).message }, 'redis limiter failed');
+        if (this.#warned !== call) {
+          this.#warned = call;
+          this.#deps.log.warn({ layer: 'rate-limit', err: (err as Error).message }, 'redis limiter failed');
+        }
         return this.#whenRedisDown(policy, subject, points);
       },
     );
