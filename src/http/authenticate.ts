@@ -17,7 +17,20 @@ import { type AccessClaims, AuthErrors } from '../modules/auth/index.ts';
 import type { Principal } from '../principal.ts';
 import { HttpLimits, isApiRoute } from './rate-limit.ts';
 
-const BEARER = /^bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+/**
+ * The credentials of an `Authorization: Bearer <credentials>` field (the scheme in any case,
+ * RFC 9110 §11.1), or '' when the field is absent or names another scheme. Their shape is the
+ * verifier's to check (tokens.ts): a regular expression over the whole token here cost 1 % of
+ * `/v1/me`'s CPU, for a token that is usually one verified before.
+ */
+function bearerCredentials(field: string | undefined): string {
+  if (field === undefined || field.charCodeAt(6) !== 32 || field.slice(0, 6).toLowerCase() !== 'bearer') {
+    return '';
+  }
+  let start = 7;
+  while (field.charCodeAt(start) === 32) start++;
+  return field.slice(start);
+}
 
 export interface RouteAccess {
   method: string;
@@ -73,7 +86,7 @@ async function authenticate(
     (request, reply, done) => {
       let claims: AccessClaims;
       try {
-        claims = app.auth.verifyAccessToken(BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '');
+        claims = app.auth.verifyAccessToken(bearerCredentials(request.headers.authorization));
       } catch (err) {
         limits.spendRejected(request, reply).then(() => done(err as Error), done);
         return;

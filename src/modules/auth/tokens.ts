@@ -68,7 +68,11 @@ export class AccessTokens {
     return this.#sign({ sub: userId, sid: sessionId, jti: randomUUID() });
   }
 
-  /** The token's claims; throws on any invalid token (signature, algorithm, type, claims, expiry). */
+  /**
+   * The token's claims; throws on any invalid token (shape, signature, algorithm, type, claims,
+   * expiry). A token equal to one verified before is only checked for expiry. fast-jwt signs and
+   * compares the segments as sent, so characters base64url decoding would skip change the token.
+   */
   verify(token: string): AccessClaims {
     const now = Date.now();
     const signature = token.slice(token.lastIndexOf('.') + 1);
