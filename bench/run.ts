@@ -91,6 +91,14 @@ const WARM_UP_MS = 1000;
  * generation grows to the allocation rate), and a long-running server is measured there.
  */
 const HEADLINE_WARM_UP_MS = Number(process.env.BENCH_WARM_UP ?? 8) * 1000;
+/**
+ * Each headline contender is this many processes of its build, each measured in every round,
+ * and a round's figure for it is the mean over them. Two processes of one build, started
+ * together and measured in the same rounds, differ by 5–10 % in CPU per request (now and then
+ * by 30 %), in every function alike: where code and heap landed, not what the code does. With
+ * one process a side, that luck of the draw moved the headline ratio by as much as its margin.
+ */
+const COPIES = Math.max(1, Number(process.env.BENCH_COPIES ?? 2));
 /** Before each headline window once every contender is warm: only the connections are new. */
 const ROUND_WARM_UP_MS = 250;
 /** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
@@ -156,12 +164,17 @@ interface Result {
   clientUs?: number;
 }
 
-/** One server measured in every round of the headline. */
+/** One build measured in every round of the headline: the same route on each of its processes. */
 interface Contender {
   key: string;
   name: string;
-  url: string;
-  cpuOf: ChildProcess[];
+  copies: { url: string; cpuOf: ChildProcess[] }[];
+}
+
+/** A server process started for the bench, and its port. */
+interface Server {
+  port: number;
+  child: ChildProcess;
 }
 
 function median(values: number[]): number {
@@ -188,6 +201,30 @@ function combined(name: string, results: Result[]): Result {
     cpuUs: mid((r) => r.cpuUs),
     redisUs: mid((r) => r.redisUs),
     clientUs: mid((r) => r.clientUs),
+  };
+}
+
+/**
+ * A contender's round over its copies: requests and failures summed, rates and latencies
+ * averaged, CPU per request weighted by the requests each copy served.
+ */
+function merged(name: string, results: Result[]): Result {
+  const requests = results.reduce((n, r) => n + r.requests, 0);
+  const mean = (figure: (r: Result) => number) => results.reduce((n, r) => n + figure(r), 0) / results.length;
+  const perRequest = (figure: (r: Result) => number | undefined) =>
+    results.some((r) => figure(r) === undefined) || requests === 0
+      ? undefined
+      : results.reduce((n, r) => n + (figure(r) as number) * r.requests, 0) / requests;
+  return {
+    name,
+    requests,
+    failures: results.reduce((n, r) => n + r.failures, 0),
+    rps: Math.round(mean((r) => r.rps)),
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    cpuUs: perRequest((r) => r.cpuUs),
+    redisUs: perRequest((r) => r.redisUs),
+    clientUs: perRequest((r) => r.clientUs),
   };
 }
 
@@ -372,47 +409,56 @@ try {
   }
   await sqlDb.close();
 
-  const basePort = await freePort();
   const ports = [await freePort(), await freePort()];
   const baselineSessionKey = `${prefix}baseline:session:<sid>`;
   const baselineAccountKey = `${prefix}baseline:account:<sub>`;
   const profileDir = process.env.BENCH_CPU_PROF;
   const profiled = (name: string) =>
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const baselineProcess = start(
-    'bench/baseline.ts',
-    {
-      PORT: String(basePort),
-      JWT_SECRET: env.JWT_SECRET,
-      REDIS_URL,
-      BASELINE_SESSION_KEY: baselineSessionKey,
-      BASELINE_ACCOUNT_KEY: baselineAccountKey,
-      BASELINE_ME_REDIS: process.env.BASELINE_ME_REDIS ?? 'auto',
-    },
-    profiled('minimal'),
-  );
-  const parley = ports.map((port, i) =>
-    start('src/server.ts', { ...env, PORT: String(port) }, i === 0 ? profiled('parley') : []),
-  );
-  const variants = (process.env.BENCH_VARIANTS ?? '')
-    .split(';')
-    .filter(Boolean)
-    .map((spec) => {
-      const [label, script] = spec.split('=') as [string, string];
-      return { label, script, port: 0, child: undefined as unknown as ChildProcess };
-    });
-  for (const v of variants) {
-    v.port = await freePort();
-    v.child = start(v.script, { ...env, PORT: String(v.port) });
+  /** `copies` processes of `script`, each on a port of its own; the first one profiled as `name`. */
+  const servers = async (
+    script: string,
+    serverEnv: Record<string, string>,
+    copies: number,
+    name?: string,
+  ) => {
+    const started: Server[] = [];
+    for (let i = 0; i < copies; i++) {
+      const port = await freePort();
+      const execArgv = i === 0 && name ? profiled(name) : [];
+      started.push({ port, child: start(script, { ...serverEnv, PORT: String(port) }, execArgv) });
+    }
+    return started;
+  };
+  const baselineEnv = {
+    JWT_SECRET: env.JWT_SECRET,
+    REDIS_URL,
+    BASELINE_SESSION_KEY: baselineSessionKey,
+    BASELINE_ACCOUNT_KEY: baselineAccountKey,
+    BASELINE_ME_REDIS: process.env.BASELINE_ME_REDIS ?? 'auto',
+  };
+  const headlineCopies = selected('me') ? COPIES : 0;
+  // The bare baseline and the minimal /me of the other scenarios are the first copy's.
+  const baselines = await servers('bench/baseline.ts', baselineEnv, Math.max(1, headlineCopies), 'minimal');
+  const { port: basePort, child: baselineProcess } = baselines[0] as Server;
+  const parley = ports.map((port) => start('src/server.ts', { ...env, PORT: String(port) }));
+  // The headline's Parley processes serve nothing else, as the minimal stack's copies serve nothing
+  // else: every contender meets the measured load with the same history.
+  const headlineParley = await servers('src/server.ts', env, headlineCopies, 'parley');
+  const variants: { label: string; copies: Server[] }[] = [];
+  for (const spec of (process.env.BENCH_VARIANTS ?? '').split(';').filter(Boolean)) {
+    const [label, script] = spec.split('=') as [string, string];
+    variants.push({ label, copies: await servers(script, env, Math.max(1, headlineCopies)) });
   }
-  await waitFor(() => fetch(`http://127.0.0.1:${basePort}/ping`).then((r) => r.ok), { timeoutMs: 90_000 });
-  for (const port of ports) {
+  for (const { port } of baselines) {
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok), { timeoutMs: 90_000 });
+  }
+  const parleyPorts = [
+    ...ports,
+    ...[...headlineParley, ...variants.flatMap((v) => v.copies)].map((s) => s.port),
+  ];
+  for (const port of parleyPorts) {
     await waitFor(() => fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok), {
-      timeoutMs: 90_000,
-    });
-  }
-  for (const v of variants) {
-    await waitFor(() => fetch(`http://127.0.0.1:${v.port}/health/live`).then((r) => r.ok), {
       timeoutMs: 90_000,
     });
   }
@@ -426,9 +472,10 @@ try {
     process.env.BENCH_PIN !== 'off' &&
     cpus >= 2 &&
     pin(process.pid, loadCpus) &&
-    [baselineProcess, ...parley, ...variants.map((v) => v.child)].every((child) =>
-      pin(child.pid, String(cpus - 1)),
-    );
+    [...baselines, ...headlineParley, ...variants.flatMap((v) => v.copies)]
+      .map((s) => s.child)
+      .concat(parley)
+      .every((child) => pin(child.pid, String(cpus - 1)));
   const [app, app2] = ports.map((port) => `http://127.0.0.1:${port}`) as [string, string];
   // The login and one-token scenarios use an account registered through the API (argon2 hash included).
   const registered = await fetch(`${app}/v1/auth/register`, {
@@ -482,8 +529,12 @@ try {
   /** SQL statements (of one verb, or all) executed so far by both Parley processes. */
   const statements = async (labels: Record<string, string> = {}) => {
     let total = 0;
-    for (const url of [app, app2]) {
-      total += counterValue(await (await fetch(`${url}/metrics`)).text(), 'parley_sql_queries_total', labels);
+    for (const port of parleyPorts) {
+      total += counterValue(
+        await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+        'parley_sql_queries_total',
+        labels,
+      );
     }
     return total;
   };
@@ -517,45 +568,50 @@ try {
   let headline: { contenders: Contender[]; rounds: Map<string, Result>[]; sqlPerRequest: number } | undefined;
   if (selected('me')) {
     const tokens = accounts.map((a) => a.token);
+    const on = (servers: Server[], path: string) =>
+      servers.map((s) => ({ url: `http://127.0.0.1:${s.port}${path}`, cpuOf: [s.child] }));
     const contenders: Contender[] = [
       {
         key: 'minimal',
         name: `minimal /me, ${ACCOUNTS} accounts in turn (reference)`,
-        url: `http://127.0.0.1:${basePort}/me`,
-        cpuOf: [baselineProcess],
+        copies: on(baselines, '/me'),
       },
-      { key: 'parley', name: `GET /v1/me, ${ACCOUNTS} accounts in turn`, url: `${app}/v1/me`, cpuOf: parley },
+      {
+        key: 'parley',
+        name: `GET /v1/me, ${ACCOUNTS} accounts in turn`,
+        copies: on(headlineParley, '/v1/me'),
+      },
       ...variants.map((v) => ({
         key: v.label,
         name: `GET /v1/me, ${ACCOUNTS} accounts in turn [${v.label}]`,
-        url: `http://127.0.0.1:${v.port}/v1/me`,
-        cpuOf: [v.child],
+        copies: on(v.copies, '/v1/me'),
       })),
       {
         // The response fields Parley must send (security headers, request id, RateLimit), alone.
         key: 'fields',
         name: `minimal /me + Parley's response fields, ${ACCOUNTS} accounts in turn`,
-        url: `http://127.0.0.1:${basePort}/me-headers`,
-        cpuOf: [baselineProcess],
+        copies: on(baselines, '/me-headers'),
       },
     ];
+    // Every process of every contender is one window of a round, in an order rotated from round to round.
+    const windows = contenders.flatMap((c) => c.copies.map((copy) => ({ c, copy })));
     const sqlBefore = await statements();
     const rounds: Map<string, Result>[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const results = new Map<string, Result>();
-      for (let i = 0; i < contenders.length; i++) {
-        const c = contenders[(i + round) % contenders.length] as Contender;
-        results.set(
-          c.key,
+      const byContender = new Map<Contender, Result[]>(contenders.map((c) => [c, []]));
+      for (let i = 0; i < windows.length; i++) {
+        const { c, copy } = windows[(i + round) % windows.length] as (typeof windows)[number];
+        byContender.get(c)?.push(
           await measure({
-            ...c,
-            requests: roundRobin(c.url, tokens),
+            name: c.name,
+            ...copy,
+            requests: roundRobin(copy.url, tokens),
             durationS: ROUND_DURATION_S,
             warmUpMs: round === 0 ? HEADLINE_WARM_UP_MS : ROUND_WARM_UP_MS,
           }),
         );
       }
-      rounds.push(results);
+      rounds.push(new Map(contenders.map((c) => [c.key, merged(c.name, byContender.get(c) ?? [])])));
     }
     const parleyRequests = rounds.reduce((n, r) => n + (r.get('parley')?.requests ?? 0), 0);
     headline = { contenders, rounds, sqlPerRequest: ((await statements()) - sqlBefore) / parleyRequests };
@@ -658,7 +714,8 @@ try {
     const cpu = (key: string) => median(rounds.map((r) => r.get(key)?.cpuUs ?? Number.NaN)).toFixed(0);
     process.stdout.write(
       `\nHeadline — GET /v1/me, ${ACCOUNTS} accounts in turn, vs the minimal stack's /me, ${ROUNDS} rounds of ` +
-        `${ROUND_DURATION_S} s each (medians of the per-round ratios)\n` +
+        `${ROUND_DURATION_S} s on each of ${COPIES} processes per contender (medians of the per-round ratios of ` +
+        `the processes' means)\n` +
         `  req/s ${ratio('parley', (r) => r.rps)}× (target ≥ 0.90)   p99 ${ratio('parley', (r) => r.p99)}× (target ≤ 1.50)` +
         `   CPU ${cpu('parley')} µs/req (Parley processes) vs ${cpu('minimal')} (minimal)` +
         `   SQL statements per request: ${sqlPerRequest}\n`,
