@@ -11,8 +11,9 @@
  *   session or a budget — next to the minimal stack's `/me` (fast-jwt verify +
  *   `EXISTS` + `GET`, see bench/baseline.ts) over the same accounts, and the
  *   minimal stack answering with Parley's response fields, in BENCH_ROUNDS (15)
- *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s, after BENCH_WARM_UP (8) s
- *   of unmeasured load on each contender. Printed: req/s, p50/p99,
+ *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s on each of BENCH_COPIES (2)
+ *   processes per contender (processes that serve nothing else), after
+ *   BENCH_WARM_UP (8) s of unmeasured load on each. Printed: req/s, p50/p99,
  *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
  *   and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
@@ -41,14 +42,14 @@
  *   `micro`, `rooms` (bench/rooms.ts) and `realtime` (bench/realtime.ts), which
  *   `npm run bench` runs after this file.
  *   Default: all. E.g. `BENCH_ONLY=me npm run bench`.
- * - BENCH_CPU_PROF=<dir>: the Parley process under load and the minimal stack
+ * - BENCH_CPU_PROF=<dir>: the headline's first Parley and minimal-stack processes
  *   run with `--cpu-prof`, writing <dir>/parley.cpuprofile and
  *   <dir>/minimal.cpuprofile when they exit (`node bench/profile-top.ts <file>`
  *   summarises one).
  * - BENCH_VARIANTS=<label>=<path/to/server.ts>[;…]: more Parley builds (e.g. a
  *   copy of src/ with a candidate fix) started beside the current one, same
- *   database, Redis and accounts; each is a contender of every headline round,
- *   so fixes compare within one run.
+ *   database, Redis and accounts; each is a contender of every headline round
+ *   (BENCH_COPIES processes too), so fixes compare within one run.
  * - BASELINE_ME_REDIS=auto|pipeline: how the minimal /me sends its two commands
  *   (bench/baseline.ts; default auto).
  */
