@@ -526,6 +526,20 @@ try {
   await seed.exec();
   redis.disconnect();
   for (const url of [app, app2]) await fetch(`${url}/v1/me`, { headers }); // warm the session state
+  // Every headline process, of every contender, first serves each account once, one request at a
+  // time (as Parley's first process did while the accounts were seeded), before any load.
+  const firstPass = async (base: string, path: string) => {
+    for (const a of accounts) {
+      const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${a.token}` } });
+      if (!res.ok) throw new Error(`${base}${path}: ${res.status} for a seeded account`);
+      await res.arrayBuffer();
+    }
+  };
+  for (const { port } of headlineCopies > 0 ? baselines : [])
+    await firstPass(`http://127.0.0.1:${port}`, '/me');
+  for (const { port } of [...headlineParley, ...variants.flatMap((v) => v.copies)]) {
+    await firstPass(`http://127.0.0.1:${port}`, '/v1/me');
+  }
 
   /** SQL statements (of one verb, or all) executed so far by both Parley processes. */
   const statements = async (labels: Record<string, string> = {}) => {
@@ -566,7 +580,14 @@ try {
   await bare('first');
   if (selected('live')) http.push(await measure({ name: 'GET /health/live', url: `${app}/health/live` }));
 
-  let headline: { contenders: Contender[]; rounds: Map<string, Result>[]; sqlPerRequest: number } | undefined;
+  let headline:
+    | {
+        contenders: Contender[];
+        rounds: Map<string, Result>[];
+        cpuByProcess: Map<string, number[]>;
+        sqlPerRequest: number;
+      }
+    | undefined;
   if (selected('me')) {
     const tokens = accounts.map((a) => a.token);
     const on = (servers: Server[], path: string) =>
@@ -598,24 +619,31 @@ try {
     const windows = contenders.flatMap((c) => c.copies.map((copy) => ({ c, copy })));
     const sqlBefore = await statements();
     const rounds: Map<string, Result>[] = [];
+    /** Each process's CPU µs per request, round by round (printed: how far copies of one build differ). */
+    const cpuByProcess = new Map<string, number[]>(windows.map(({ copy }) => [copy.url, []]));
     for (let round = 0; round < ROUNDS; round++) {
       const byContender = new Map<Contender, Result[]>(contenders.map((c) => [c, []]));
       for (let i = 0; i < windows.length; i++) {
         const { c, copy } = windows[(i + round) % windows.length] as (typeof windows)[number];
-        byContender.get(c)?.push(
-          await measure({
-            name: c.name,
-            ...copy,
-            requests: roundRobin(copy.url, tokens),
-            durationS: ROUND_DURATION_S,
-            warmUpMs: round === 0 ? HEADLINE_WARM_UP_MS : ROUND_WARM_UP_MS,
-          }),
-        );
+        const result = await measure({
+          name: c.name,
+          ...copy,
+          requests: roundRobin(copy.url, tokens),
+          durationS: ROUND_DURATION_S,
+          warmUpMs: round === 0 ? HEADLINE_WARM_UP_MS : ROUND_WARM_UP_MS,
+        });
+        byContender.get(c)?.push(result);
+        cpuByProcess.get(copy.url)?.push(result.cpuUs ?? Number.NaN);
       }
       rounds.push(new Map(contenders.map((c) => [c.key, merged(c.name, byContender.get(c) ?? [])])));
     }
     const parleyRequests = rounds.reduce((n, r) => n + (r.get('parley')?.requests ?? 0), 0);
-    headline = { contenders, rounds, sqlPerRequest: ((await statements()) - sqlBefore) / parleyRequests };
+    headline = {
+      contenders,
+      rounds,
+      cpuByProcess,
+      sqlPerRequest: ((await statements()) - sqlBefore) / parleyRequests,
+    };
     for (const c of contenders)
       http.push(
         combined(
@@ -703,7 +731,7 @@ try {
     })),
   );
   if (headline) {
-    const { contenders, rounds, sqlPerRequest } = headline;
+    const { contenders, rounds, cpuByProcess, sqlPerRequest } = headline;
     /** The median over the rounds of a contender's figure divided by the minimal stack's of the same round. */
     const ratio = (key: string, figure: (r: Result) => number | undefined) =>
       median(
@@ -724,6 +752,14 @@ try {
     process.stdout.write(
       `  req/s by round: ${contenders
         .map((c) => `${c.key} ${rounds.map((r) => r.get(c.key)?.rps ?? 0).join(' ')}`)
+        .join(' | ')}\n`,
+    );
+    process.stdout.write(
+      `  CPU µs/req by process (median of its rounds): ${contenders
+        .map(
+          (c) =>
+            `${c.key} ${c.copies.map((copy) => median(cpuByProcess.get(copy.url) ?? []).toFixed(0)).join(' ')}`,
+        )
         .join(' | ')}\n`,
     );
     for (const c of contenders.slice(2)) {
