@@ -26,6 +26,34 @@ export interface Load {
   next: () => Buffer;
   /** The status every response should have; any other counts as a failure. */
   expect: number;
+  /** Connections kept open for the next run instead of closed at the end of this one. */
+  pool?: Pool;
+}
+
+/**
+ * Idle keep-alive connections to one server, kept between runs: a contender measured in many
+ * short windows keeps its connections from one window to the next, as wrk keeps its own for
+ * a whole run, so what is measured is serving requests, not accepting connections.
+ */
+export class Pool {
+  readonly #idle: Socket[] = [];
+
+  /** A kept connection the server has not closed meanwhile, if any. */
+  take(): Socket | undefined {
+    let socket = this.#idle.pop();
+    while (socket?.destroyed) socket = this.#idle.pop();
+    return socket;
+  }
+
+  keep(socket: Socket): void {
+    socket.removeAllListeners();
+    socket.on('error', () => {});
+    this.#idle.push(socket);
+  }
+
+  close(): void {
+    for (const socket of this.#idle.splice(0)) socket.destroy();
+  }
 }
 
 export interface LoadResult {
@@ -108,7 +136,9 @@ export async function run(load: Load): Promise<LoadResult> {
       const send = () => {
         if (!running || performance.now() >= deadline) {
           running = false;
-          socket.end();
+          // Between requests: nothing in flight, so the connection can serve the next run as it is.
+          if (load.pool) load.pool.keep(socket);
+          else socket.end();
           return resolve();
         }
         sentAt = performance.now();
@@ -116,8 +146,10 @@ export async function run(load: Load): Promise<LoadResult> {
       };
       const open = () => {
         pending = undefined;
-        socket = connect({ host: '127.0.0.1', port: load.port, noDelay: true });
-        socket.on('connect', send);
+        const kept = load.pool?.take();
+        socket = kept ?? connect({ host: '127.0.0.1', port: load.port, noDelay: true });
+        if (kept) setImmediate(send);
+        else socket.on('connect', send);
         socket.on('data', (chunk: Buffer) => {
           let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
           const end = responseEnd(buf);

@@ -67,7 +67,7 @@ import { AccessTokens } from '../src/modules/auth/tokens.ts';
 import { userRow } from '../test/helpers/fixtures.ts';
 import { counterValue } from '../test/helpers/process.ts';
 import { freePort, waitFor } from '../test/helpers/wait.ts';
-import { request, run, target } from './load.ts';
+import { Pool, request, run, target } from './load.ts';
 import { hashCost, microBenchmarks } from './micro.ts';
 import { openWorkspace, pin, REDIS_URL } from './workspace.ts';
 
@@ -100,7 +100,7 @@ const HEADLINE_WARM_UP_MS = Number(process.env.BENCH_WARM_UP ?? 8) * 1000;
  * one process a side, that luck of the draw moved the headline ratio by as much as its margin.
  */
 const COPIES = Math.max(1, Number(process.env.BENCH_COPIES ?? 2));
-/** Before each headline window once every contender is warm: only the connections are new. */
+/** Before each headline window once every contender is warm, on the connections it kept: the loop refills. */
 const ROUND_WARM_UP_MS = 250;
 /** `rooms` and `realtime` are bench/rooms.ts's and bench/realtime.ts's groups: this file only accepts the names. */
 const GROUPS = [
@@ -149,6 +149,8 @@ interface Scenario {
   requests?: () => Buffer;
   /** Server processes whose CPU time over the measured window is divided by the requests served. */
   cpuOf?: ChildProcess[];
+  /** Connections kept from an earlier window and for the next one (default: new ones, closed after). */
+  pool?: Pool;
 }
 
 interface Result {
@@ -277,7 +279,7 @@ async function measure(scenario: Scenario): Promise<Result> {
         return request(varied.path ?? path, { method, headers: { ...headers, ...varied.headers }, body });
       }
     : (scenario.requests ?? (() => fixed));
-  const load = { port, connections, next, expect };
+  const load = { port, connections, next, expect, pool: scenario.pool };
   await run({ ...load, durationMs: warmUpMs }); // JIT, pools, caches, connections
   const cpuBefore = cpuOfAll(cpuOf);
   const redisBefore = cpuTimeUs(redisPid);
@@ -616,7 +618,8 @@ try {
       },
     ];
     // Every process of every contender is one window of a round, in an order rotated from round to round.
-    const windows = contenders.flatMap((c) => c.copies.map((copy) => ({ c, copy })));
+    // Each process keeps its load's connections from window to window (wrk keeps its own for a whole run).
+    const windows = contenders.flatMap((c) => c.copies.map((copy) => ({ c, copy, pool: new Pool() })));
     const sqlBefore = await statements();
     const rounds: Map<string, Result>[] = [];
     /** Each process's CPU µs per request, round by round (printed: how far copies of one build differ). */
@@ -624,10 +627,11 @@ try {
     for (let round = 0; round < ROUNDS; round++) {
       const byContender = new Map<Contender, Result[]>(contenders.map((c) => [c, []]));
       for (let i = 0; i < windows.length; i++) {
-        const { c, copy } = windows[(i + round) % windows.length] as (typeof windows)[number];
+        const { c, copy, pool } = windows[(i + round) % windows.length] as (typeof windows)[number];
         const result = await measure({
           name: c.name,
           ...copy,
+          pool,
           requests: roundRobin(copy.url, tokens),
           durationS: ROUND_DURATION_S,
           warmUpMs: round === 0 ? HEADLINE_WARM_UP_MS : ROUND_WARM_UP_MS,
@@ -637,6 +641,7 @@ try {
       }
       rounds.push(new Map(contenders.map((c) => [c.key, merged(c.name, byContender.get(c) ?? [])])));
     }
+    for (const { pool } of windows) pool.close();
     const parleyRequests = rounds.reduce((n, r) => n + (r.get('parley')?.requests ?? 0), 0);
     headline = {
       contenders,
