@@ -95,9 +95,9 @@ const HEADLINE_WARM_UP_MS = Number(process.env.BENCH_WARM_UP ?? 8) * 1000;
 /**
  * Each headline contender is this many processes of its build, each measured in every round,
  * and a round's figure for it is the mean over them. Two processes of one build, started
- * together and measured in the same rounds, differ by 5–10 % in CPU per request (now and then
- * by 30 %), in every function alike: where code and heap landed, not what the code does. With
- * one process a side, that luck of the draw moved the headline ratio by as much as its margin.
+ * together and measured in the same rounds, differ by up to 10 % in CPU per request (by 30 %
+ * when their connections were renewed every window: docs/speed-layer.md, "Two processes of one
+ * build"). With one process a side, that draw moved the headline ratio by as much as its margin.
  */
 const COPIES = Math.max(1, Number(process.env.BENCH_COPIES ?? 2));
 /** Before each headline window once every contender is warm, on the connections it kept: the loop refills. */
@@ -451,7 +451,7 @@ try {
   const variants: { label: string; copies: Server[] }[] = [];
   for (const spec of (process.env.BENCH_VARIANTS ?? '').split(';').filter(Boolean)) {
     const [label, script] = spec.split('=') as [string, string];
-    variants.push({ label, copies: await servers(script, env, Math.max(1, headlineCopies)) });
+    variants.push({ label, copies: await servers(script, env, headlineCopies) });
   }
   for (const { port } of baselines) {
     await waitFor(() => fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok), { timeoutMs: 90_000 });
