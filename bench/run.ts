@@ -46,10 +46,11 @@
  *   run with `--cpu-prof`, writing <dir>/parley.cpuprofile and
  *   <dir>/minimal.cpuprofile when they exit (`node bench/profile-top.ts <file>`
  *   summarises one).
- * - BENCH_VARIANTS=<label>=<path/to/server.ts>[;…]: more Parley builds (e.g. a
- *   copy of src/ with a candidate fix) started beside the current one, same
- *   database, Redis and accounts; each is a contender of every headline round
- *   (BENCH_COPIES processes too), so fixes compare within one run.
+ * - BENCH_VARIANTS=<label>=<path/to/server.ts>[|<node flags>][;…]: more Parley
+ *   builds (e.g. a copy of src/ with a candidate fix, or this one with other
+ *   Node flags such as `|--max-semi-space-size=64`) started beside the current
+ *   one, same database, Redis and accounts; each is a contender of every
+ *   headline round (BENCH_COPIES processes too), so fixes compare within one run.
  * - BASELINE_ME_REDIS=auto|pipeline: how the minimal /me sends its two commands
  *   (bench/baseline.ts; default auto).
  */
@@ -424,11 +425,12 @@ try {
     serverEnv: Record<string, string>,
     copies: number,
     name?: string,
+    flags: string[] = [],
   ) => {
     const started: Server[] = [];
     for (let i = 0; i < copies; i++) {
       const port = await freePort();
-      const execArgv = i === 0 && name ? profiled(name) : [];
+      const execArgv = i === 0 && name ? profiled(name) : flags;
       started.push({ port, child: start(script, { ...serverEnv, PORT: String(port) }, execArgv) });
     }
     return started;
@@ -450,8 +452,13 @@ try {
   const headlineParley = await servers('src/server.ts', env, headlineCopies, 'parley');
   const variants: { label: string; copies: Server[] }[] = [];
   for (const spec of (process.env.BENCH_VARIANTS ?? '').split(';').filter(Boolean)) {
-    const [label, script] = spec.split('=') as [string, string];
-    variants.push({ label, copies: await servers(script, env, headlineCopies) });
+    const label = spec.slice(0, spec.indexOf('='));
+    const target = spec.slice(spec.indexOf('=') + 1);
+    const [script, flags] = target.split('|') as [string, string | undefined];
+    variants.push({
+      label,
+      copies: await servers(script, env, headlineCopies, undefined, flags?.split(' ')),
+    });
   }
   for (const { port } of baselines) {
     await waitFor(() => fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok), { timeoutMs: 90_000 });

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RateLimitPolicy } from '../../src/config.ts';
 import { GENERATION_RETENTION_MS } from '../../src/infra/cache/store.ts';
-import type { RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
+import type { RateLimitDecision, RateLimiter } from '../../src/infra/rate-limit/limiter.ts';
 import { MemoryRateLimiter } from '../../src/infra/rate-limit/memory.ts';
 import { RedisRateLimiter } from '../../src/infra/rate-limit/redis.ts';
 import { createKeys } from '../../src/infra/redis/keys.ts';
@@ -22,10 +22,10 @@ const policies: Record<string, RateLimitPolicy> = {
 };
 
 /** The Redis adapter on its own client, for the contract and the adapter's own tests. */
-async function redisLimiter() {
+async function redisLimiter(maxOperations?: number) {
   const redis = await testRedis();
   const client = withScripts(redis.client);
-  const turn = new RedisTurn(client, redis.health, GENERATION_RETENTION_MS);
+  const turn = new RedisTurn(client, redis.health, GENERATION_RETENTION_MS, maxOperations);
   const limiter = new RedisRateLimiter({
     turn,
     health: redis.health,
@@ -43,7 +43,7 @@ const adapters: [
   string | undefined,
 ][] = [
   ['memory', async () => ({ limiter: new MemoryRateLimiter(policies), close: async () => {} }), undefined],
-  ['redis', redisLimiter, servicesSkipReason],
+  ['redis', () => redisLimiter(), servicesSkipReason],
 ];
 
 for (const [name, make, skip] of adapters) {
@@ -161,6 +161,41 @@ describe('RedisRateLimiter', { skip: servicesSkipReason }, () => {
     // The next turn is a new call, and sees the counts of the last.
     assert.equal((await limiter.consume('five', hot)).allowed, false);
     assert.equal(calls, 2);
+  });
+
+  it('sends a busy turn in calls of at most maxOperations, every consume still counted in arrival order', async (t) => {
+    const { limiter, client, turn, prefix, close } = await redisLimiter(4);
+    t.after(close);
+    const counted = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const script = counted.turn as (...args: unknown[]) => unknown;
+    const sizes: number[] = [];
+    counted.turn = (...args: unknown[]) => {
+      sizes.push(args[0] as number);
+      return script.apply(client, args);
+    };
+    const hot = randomUUID();
+    const others = Array.from({ length: 9 }, () => randomUUID());
+    const entry = createKeys(prefix).cache.entry('session', randomUUID());
+    await client.hset(entry, 'v', 'payload', 'g', 'generation');
+    // Per other subject: the hot subject, that subject, a read. The hot subject's consumes join
+    // its increment while its call is queued and start a new one once that call has left.
+    const results = await Promise.all(
+      others.flatMap((s) => [limiter.consume('five', hot), limiter.consume('five', s), turn.read(entry)]),
+    );
+    const hotDecisions = results.filter((_, i) => i % 3 === 0) as RateLimitDecision[];
+    const otherDecisions = results.filter((_, i) => i % 3 === 1) as RateLimitDecision[];
+    const reads = results.filter((_, i) => i % 3 === 2);
+    assert.ok(sizes.length > 1 && sizes.every((n) => n <= 4), `calls of ${sizes.join(', ')} operations`);
+    assert.deepEqual(
+      hotDecisions.map((d) => d.remaining),
+      [4, 3, 2, 1, 0, 0, 0, 0, 0],
+    );
+    assert.deepEqual(
+      hotDecisions.map((d) => d.allowed),
+      [...Array(5).fill(true), ...Array(4).fill(false)],
+    );
+    assert.ok(otherDecisions.every((d) => d.allowed && d.remaining === 4));
+    assert.ok(reads.every((r) => JSON.stringify(r) === '{"payload":"payload","generation":"generation"}'));
   });
 
   it('refunds never below zero, even after the window expired', async (t) => {
