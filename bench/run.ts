@@ -452,8 +452,9 @@ try {
   const headlineParley = await servers('src/server.ts', env, headlineCopies, 'parley');
   const variants: { label: string; copies: Server[] }[] = [];
   for (const spec of (process.env.BENCH_VARIANTS ?? '').split(';').filter(Boolean)) {
-    const label = spec.slice(0, spec.indexOf('='));
-    const target = spec.slice(spec.indexOf('=') + 1);
+    const equals = spec.indexOf('=');
+    const label = spec.slice(0, equals);
+    const target = spec.slice(equals + 1);
     const [script, flags] = target.split('|') as [string, string | undefined];
     variants.push({
       label,

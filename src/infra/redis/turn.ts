@@ -18,11 +18,10 @@
  * one poll can hand over most of an instance's connections (60 requests per
  * call were counted at 100 connections); held to the end of the turn, Redis
  * then sits idle while the instance parses them, and the instance sits idle
- * while Redis runs them. Sent by 64, the two overlap: `/v1/me` over 1,000
- * accounts went from 0.74–0.76× to 0.87–0.88× the minimal stack's req/s in
- * the same runs (docs/speed-layer.md); 8 and 16 cost more per request than
- * they saved. Each call still holds only operations of the current turn, so
- * what is said above of ordering holds for every call.
+ * while Redis runs them. Sent by 64, the two overlap (the same-run figures are
+ * in docs/speed-layer.md); calls of 8 or 16 cost more per request than they
+ * saved. Each call still holds only operations of the current turn, so what
+ * is said above of ordering holds for every call.
  *
  * The call goes through the health circuit once (RedisHealth.run: breaker,
  * latency histogram), and its failure fails every operation of the turn; each
@@ -71,7 +70,7 @@ export class RedisTurn {
   #sent = 0;
   readonly #flush = () => {
     this.#scheduled = false;
-    if (this.#reads.length + this.#increments.length > 0) this.#send();
+    if (this.#queued > 0) this.#send();
   };
 
   /**
@@ -114,12 +113,17 @@ export class RedisTurn {
     return this.#sent;
   }
 
+  /** Operations waiting for the next call. */
+  get #queued(): number {
+    return this.#reads.length + this.#increments.length;
+  }
+
   /**
    * Makes room for one more operation: sends a full call first. Checked before queueing, never
    * after, so an increment just queued can still grow until the next operation comes.
    */
   #admit(): void {
-    if (this.#reads.length + this.#increments.length >= this.#maxOperations) this.#send();
+    if (this.#queued >= this.#maxOperations) this.#send();
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(this.#flush);
