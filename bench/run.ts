@@ -14,8 +14,9 @@
  *   interleaved rounds of BENCH_ROUND_DURATION (1.5) s on each of BENCH_COPIES (2)
  *   processes per contender (processes that serve nothing else), after
  *   BENCH_WARM_UP (8) s of unmeasured load on each. Printed: req/s, p50/p99,
- *   the medians of the per-round ratios of req/s and p99 to the minimal stack,
- *   and the CPU µs per request of the servers (utime + stime from
+ *   the medians of the per-round ratios of req/s and p99 to the minimal stack
+ *   (and Parley's to the minimal stack sending the same response fields: what
+ *   Parley's own work costs), and the CPU µs per request of the servers (utime + stime from
  *   /proc/<pid>/stat over the measured window, divided by the requests served),
  *   beside the same figure for the Redis server (its pid from INFO, when it
  *   runs on this machine) and for this process, the load generator. Pinned,
@@ -745,12 +746,12 @@ try {
   );
   if (headline) {
     const { contenders, rounds, cpuByProcess, sqlPerRequest } = headline;
-    /** The median over the rounds of a contender's figure divided by the minimal stack's of the same round. */
-    const ratio = (key: string, figure: (r: Result) => number | undefined) =>
+    /** The median over the rounds of a contender's figure divided by the reference's (the minimal stack's) of the same round. */
+    const ratio = (key: string, figure: (r: Result) => number | undefined, reference = 'minimal') =>
       median(
         rounds.map(
           (r) =>
-            (figure(r.get(key) as Result) ?? Number.NaN) / (figure(r.get('minimal') as Result) ?? Number.NaN),
+            (figure(r.get(key) as Result) ?? Number.NaN) / (figure(r.get(reference) as Result) ?? Number.NaN),
         ),
       ).toFixed(2);
     const cpu = (key: string) => median(rounds.map((r) => r.get(key)?.cpuUs ?? Number.NaN)).toFixed(0);
@@ -760,7 +761,7 @@ try {
         `the processes' means)\n` +
         `  req/s ${ratio('parley', (r) => r.rps)}× (target ≥ 0.90)   p99 ${ratio('parley', (r) => r.p99)}× (target ≤ 1.50)` +
         `   CPU ${cpu('parley')} µs/req (Parley processes) vs ${cpu('minimal')} (minimal)` +
-        `   SQL statements per request: ${sqlPerRequest}\n`,
+        `   SQL statements per request: ${Number(sqlPerRequest.toPrecision(2))}\n`,
     );
     process.stdout.write(
       `  req/s by round: ${contenders
@@ -780,6 +781,11 @@ try {
         `  ${c.name}: req/s ${ratio(c.key, (r) => r.rps)}×, p99 ${ratio(c.key, (r) => r.p99)}×, CPU ${cpu(c.key)} µs/req\n`,
       );
     }
+    // What Parley's own work costs (budget, session state, metrics, hooks): the reference sends the same fields.
+    process.stdout.write(
+      `  GET /v1/me vs the minimal stack with the same response fields: req/s ${ratio('parley', (r) => r.rps, 'fields')}×, ` +
+        `p99 ${ratio('parley', (r) => r.p99, 'fields')}×\n`,
+    );
   }
   if (micro.length > 0) {
     process.stdout.write('\nSpeed layer — in-process, 64 concurrent callers\n');
