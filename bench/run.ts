@@ -16,8 +16,9 @@
  *   BENCH_WARM_UP (8) s of unmeasured load on each. Printed: req/s, p50/p99,
  *   the medians of the per-round ratios of req/s and p99 to the minimal stack
  *   (and Parley's to the minimal stack sending the same response fields: what
- *   Parley's own work costs), and the CPU µs per request of the servers (utime + stime from
- *   /proc/<pid>/stat over the measured window, divided by the requests served),
+ *   Parley's own work costs), and the CPU µs per request of the servers
+ *   (utime + stime from /proc/<pid>/stat over the measured window, divided by
+ *   the requests served),
  *   beside the same figure for the Redis server (its pid from INFO, when it
  *   runs on this machine) and for this process, the load generator. Pinned,
  *   a server has its CPU to itself and its req/s follows its own CPU µs per
@@ -746,7 +747,7 @@ try {
   );
   if (headline) {
     const { contenders, rounds, cpuByProcess, sqlPerRequest } = headline;
-    /** The median over the rounds of a contender's figure divided by the reference's (the minimal stack's) of the same round. */
+    /** The median over the rounds of a contender's figure divided by the reference's of the same round. */
     const ratio = (key: string, figure: (r: Result) => number | undefined, reference = 'minimal') =>
       median(
         rounds.map(
