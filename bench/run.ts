@@ -510,8 +510,11 @@ try {
     const mask = /affinity list: (\S+)/.exec(
       execFileSync('taskset', ['-p', '-c', String(redisPid)]).toString(),
     )?.[1];
-    if (mask && pin(redisPid, loadCpus)) {
-      restoreRedis = () => pin(redisPid, mask);
+    // A mask equal to the bench's own pin was left by another bench (one that ran beside this one,
+    // or was killed): putting that back would leave Redis pinned for good, so every CPU it is.
+    const original = mask === loadCpus ? `0-${cpus - 1}` : mask;
+    if (original && pin(redisPid, loadCpus)) {
+      restoreRedis = () => pin(redisPid, original);
       // An interrupted bench (Ctrl-C, a timeout) must not leave the shared Redis pinned, nor
       // its servers, database and keys behind.
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
