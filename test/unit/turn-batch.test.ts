@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { TurnBatch } from '../../src/infra/cache/turn-batch.ts';
-
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('TurnBatch', () => {
   it('joins the reads of a key within a turn and sends anew in every later turn, however often the key comes back', async () => {
